@@ -1,0 +1,59 @@
+"""Outputs appear only when complete: write beside the target, rename at the end."""
+
+from __future__ import annotations
+
+import errno
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from vidcolor.errors import OutputError
+
+
+def partial_path(path: Path) -> Path:
+    """The temporary file a complete output is renamed from (same folder, same extension,
+    so the format is still guessed from it)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def check_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse an output that would replace an input, exists without ``--overwrite``, or
+    lies in a folder that cannot be written."""
+    for source in inputs:
+        if path.exists() and source.exists() and path.resolve() == source.resolve():
+            raise OutputError(f"{path}: the output would replace the input; choose another -o")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+    folder = path.parent
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: cannot write here (permission denied)")
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path`` in one rename, on
+    any error or interruption it is removed and ``path`` is left as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise as_output_error(e, path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def as_output_error(error: OSError, path: Path) -> Exception:
+    """Turn the OS errors of writing into one-line output errors; others pass unchanged."""
+    if error.errno == errno.ENOSPC:
+        return OutputError(f"{path}: disk full; free some space and run again (nothing was written)")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"{path}: cannot write here ({error.strerror})")
+    return error

@@ -1,0 +1,196 @@
+"""Encoding colour frames with PyAV, copying the other streams untouched.
+
+Video is encoded with the chosen codec (libx264, crf 18, yuv420p by default) keeping the
+input's timestamps, frame rate, rotation and colour range. Audio and subtitle packets are
+copied bit-exact; audio whose codec the output container cannot hold is re-encoded to AAC,
+subtitles it cannot hold are dropped, each with one note.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidcolor.errors import OutputError
+from vidcolor.video_reader import VideoInfo
+
+log = logging.getLogger("vidcolor")
+
+DEFAULT_CODEC = "libx264"
+CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+
+
+def check_codec(name: str) -> None:
+    try:
+        codec = av.codec.Codec(name, "w")
+    except Exception:
+        raise OutputError(f"unknown video encoder {name!r}; try libx264, libx265, ffv1 or prores_ks") from None
+    if codec.type != "video":
+        raise OutputError(f"{name!r} is not a video encoder")
+
+
+def _pixel_format(codec: av.codec.Codec, width: int, height: int, bit_depth: int) -> str:
+    formats = [f.name for f in (codec.video_formats or [])]
+    if not formats:
+        return "yuv420p"
+    odd = width % 2 or height % 2
+    preferred = ["yuv444p", "yuv444p10le", "rgb24", "gbrp"] if odd else ["yuv420p", "yuv420p10le", "yuv422p10le", "yuv444p"]
+    if bit_depth > 8 and not odd:
+        preferred = ["yuv420p10le", *preferred]
+    for name in preferred:
+        if name in formats:
+            return name
+    return formats[0]
+
+
+class VideoWriter:
+    """Write colour frames and copied packets into ``path`` (a temporary file the caller
+    renames when complete). Streams are set up on the first frame, so its rotation is
+    known; packets that arrive before it wait."""
+
+    def __init__(self, path: Path, info: VideoInfo, codec: str = DEFAULT_CODEC, crf: int = 18, offset: float = 0.0):
+        check_codec(codec)
+        self.path, self.info, self.codec_name, self.crf = path, info, codec, crf
+        self.offset = offset
+        try:
+            self.container = av.open(str(path), "w")
+        except (av.error.FFmpegError, ValueError) as e:
+            raise OutputError(f"{path}: cannot create this kind of file ({e})") from None
+        self.video: av.VideoStream | None = None
+        self.size: tuple[int, int] = (info.width, info.height)
+        self._copies: dict[int, tuple] = {}
+        self._pending: list[av.Packet] = []
+        self._last_pts: int | None = None
+
+    # -- set-up on the first frame ----------------------------------------------------
+
+    def _start(self, rotation: int) -> None:
+        info = self.info
+        codec = av.codec.Codec(self.codec_name, "w")
+        try:
+            video = self.container.add_stream(self.codec_name, rate=info.rate)
+        except (ValueError, av.error.FFmpegError) as e:
+            raise OutputError(f"{self.path.name}: this container cannot hold {self.codec_name} video ({e})") from None
+        video.width, video.height = self.size
+        video.pix_fmt = _pixel_format(codec, *self.size, info.bit_depth)
+        if video.pix_fmt.startswith("yuv444") and (self.size[0] % 2 or self.size[1] % 2):
+            log.info(f"odd frame size {self.size[0]}x{self.size[1]}: encoding 4:4:4 to keep every pixel")
+        video.time_base = info.time_base
+        video.codec_context.time_base = info.time_base
+        video.codec_context.framerate = info.rate
+        full_range = info.color_range == 2
+        video.codec_context.color_range = 2 if full_range else 1
+        self._colorspace = "ITU709" if self.size[1] >= 720 else "SMPTE170M"
+        video.codec_context.colorspace = 1 if self._colorspace == "ITU709" else 6
+        video.codec_context.color_primaries = 1 if self._colorspace == "ITU709" else 6
+        video.codec_context.color_trc = 1 if self._colorspace == "ITU709" else 6
+        self._range = "JPEG" if full_range else "MPEG"
+        if self.codec_name in CRF_CODECS:
+            video.options = {"crf": str(self.crf)}
+        if rotation:
+            video.set_display_rotation(rotation)
+        self.video = video
+        for stream in info.copy_streams:
+            self._add_copy(stream)
+        for packet in self._pending:
+            self._mux_copy(packet)
+        self._pending.clear()
+
+    def _add_copy(self, stream) -> None:
+        name = stream.codec_context.name
+        if name in self.container.supported_codecs:
+            try:
+                out = self.container.add_stream_from_template(stream)
+                self._copies[stream.index] = (out, None)
+                return
+            except (ValueError, av.error.FFmpegError):
+                pass
+        if stream.type == "audio":
+            cc = stream.codec_context
+            out = self.container.add_stream("aac", rate=cc.sample_rate or 48000)
+            if cc.layout is not None:
+                out.codec_context.layout = cc.layout
+            self._copies[stream.index] = (out, stream)
+            log.info(f"audio codec {name} does not fit in {self.path.suffix or 'this'} files: re-encoding it to AAC")
+        else:
+            log.info(f"{stream.type} stream {stream.index} ({name}) does not fit in {self.path.suffix} files: left out")
+
+    # -- writing ----------------------------------------------------------------------
+
+    def write(self, rgb: np.ndarray, pts: int, rotation: int = 0) -> None:
+        """Encode one ``(H, W, 3)`` uint8 RGB frame at input pts ``pts``."""
+        if self.video is None:
+            self.size = (rgb.shape[1], rgb.shape[0])
+            self._start(rotation)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if (frame.width, frame.height) != self.size:
+            frame = frame.reformat(width=self.size[0], height=self.size[1])
+        frame = frame.reformat(
+            format=self.video.pix_fmt,
+            src_colorspace="ITU601",
+            dst_colorspace=self._colorspace,
+            src_color_range="JPEG",
+            dst_color_range=self._range,
+        )
+        pts = pts - round(self.offset / self.info.time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = self.info.time_base
+        for packet in self.video.encode(frame):
+            self.container.mux(packet)
+
+    def mux(self, packet: av.Packet) -> None:
+        """Copy (or re-encode) one packet of an audio or subtitle stream."""
+        if self.video is None:
+            self._pending.append(packet)
+        else:
+            self._mux_copy(packet)
+
+    def _mux_copy(self, packet: av.Packet) -> None:
+        target = self._copies.get(packet.stream.index)
+        if target is None:
+            return
+        out, reencode_from = target
+        if reencode_from is not None:
+            for frame in reencode_from.decode(packet):
+                frame.pts = None
+                for p in out.encode(frame):
+                    self.container.mux(p)
+            return
+        if self.offset:
+            shift = round(Fraction(self.offset) / packet.time_base)
+            if packet.pts is not None:
+                packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+        packet.stream = out
+        self.container.mux(packet)
+
+    def close(self) -> None:
+        """Flush every encoder and finish the file."""
+        if self.video is None:
+            self.container.close()
+            raise OutputError(f"{self.info.path}: no frame could be decoded, nothing to write")
+        for packet in self.video.encode(None):
+            self.container.mux(packet)
+        for out, reencode_from in self._copies.values():
+            if reencode_from is not None:
+                for frame in reencode_from.decode(None):
+                    frame.pts = None
+                    for p in out.encode(frame):
+                        self.container.mux(p)
+                for p in out.encode(None):
+                    self.container.mux(p)
+        self.container.close()
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:
+            pass
