@@ -36,6 +36,7 @@ class Frame:
     time: float
     grey: np.ndarray  # (H, W) uint8, or uint16 for inputs deeper than 8 bits
     rotation: int = 0
+    colour: bool = False  # the decoded frame carried colour (checked on the first frame)
 
 
 @dataclass
@@ -50,7 +51,6 @@ class VideoInfo:
     pix_fmt: str
     bit_depth: int
     color_range: int
-    colour_input: bool
     copy_streams: list = field(default_factory=list)
 
 
@@ -64,6 +64,15 @@ def _is_colour_format(fmt: av.VideoFormat) -> bool:
     if name.startswith(("gray", "ya", "mono")):
         return False
     return True
+
+
+def has_colour(frame: av.VideoFrame, tolerance: int = 4) -> bool:
+    """True when a frame's chroma departs from neutral (a colour film, not a grey one)."""
+    if not _is_colour_format(frame.format):
+        return False
+    rgb = frame.reformat(width=min(frame.width, 320), height=min(frame.height, 180), format="rgb24").to_ndarray()
+    spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+    return bool(np.percentile(spread, 99) > tolerance)
 
 
 def open_video(path: str | Path) -> av.container.InputContainer:
@@ -150,7 +159,6 @@ class VideoReader:
             pix_fmt=fmt.name if fmt else "unknown",
             bit_depth=_bit_depth(fmt) if fmt else 8,
             color_range=int(cc.color_range or 0),
-            colour_input=_is_colour_format(fmt) if fmt else True,
             copy_streams=copy_streams,
         )
 
@@ -255,6 +263,8 @@ class VideoReader:
             return "ok"
         self._last_pts = pts
         item = Frame(self._index, pts, t, self._convert(frame), int(frame.rotation or 0))
+        if self._index == 0:
+            item.colour = has_colour(frame)
         self._index += 1
         return "ok" if self._put(item) else "stop"
 

@@ -1,0 +1,235 @@
+"""The ``vidcolor`` command line. It parses options and calls the library; every error the
+library reports becomes one line on stderr and a non-zero exit (``VIDCOLOR_DEBUG=1`` shows
+the traceback instead)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from vidcolor import colorizers, console
+from vidcolor.atomic import as_output_error, check_output
+from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Colour for black-and-white film and photographs. "
+    "Run 'vidcolor INPUT --reference REF' (the colorize command is the default).",
+)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"vidcolor: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def reports_errors(command):
+    """Catch everything once, here: one line, a non-zero exit, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except VidcolorError as e:
+            _fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; no partial output was left behind", 130)
+        except OSError as e:
+            if os.environ.get("VIDCOLOR_DEBUG"):
+                raise
+            converted = as_output_error(e, Path(e.filename or "output"))
+            _fail(str(converted) if isinstance(converted, VidcolorError) else f"{e.strerror or e}", 1)
+        except Exception as e:  # a bug: still one line, with the way to see more
+            if os.environ.get("VIDCOLOR_DEBUG"):
+                raise
+            _fail(f"unexpected {type(e).__name__}: {e} (set VIDCOLOR_DEBUG=1 to see the traceback)", 1)
+
+    return wrapper
+
+
+def parse_time(value: Optional[str], option: str) -> Optional[float]:
+    """Seconds (``12.5``) or ``[HH:]MM:SS[.mmm]`` -> seconds."""
+    if value is None:
+        return None
+    try:
+        seconds = 0.0
+        for part in value.split(":"):
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        raise InputError(f"{option} {value!r}: give seconds (12.5) or [HH:]MM:SS[.mmm]") from None
+    if seconds < 0:
+        raise InputError(f"{option} must not be negative")
+    return seconds
+
+
+def format_time(seconds: float) -> str:
+    minutes, s = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:02d}:{minutes:02d}:{s:06.3f}"
+
+
+def _choose_model(model: Optional[str], auto: bool, has_references: bool) -> str:
+    if auto:
+        if has_references:
+            raise ModelError("--auto colorizes without a reference; leave out --reference or --auto")
+        automatic = colorizers.names(automatic=True)
+        if model is None:
+            if not automatic:
+                raise ModelError(
+                    "no automatic model is installed yet; colour from a reference with --reference IMAGE"
+                )
+            return automatic[0]
+    name = model or "transfer"
+    built = colorizers.names()
+    if name not in built:
+        raise ModelError(f"unknown model {name!r}; available: {', '.join(built)}")
+    needs_reference = name not in colorizers.names(automatic=True)
+    if needs_reference and not has_references:
+        raise ReferenceImageError(f"model {name!r} colours from a reference: pass --reference IMAGE (or use --auto)")
+    return name
+
+
+@app.command("colorize")
+@reports_errors
+def colorize(
+    input: Path = typer.Argument(..., help="A video file, an image file, or a folder of images (recursed)."),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Where to write; default: beside the input with a _color suffix."
+    ),
+    reference: List[Path] = typer.Option(
+        [],
+        "--reference",
+        "-r",
+        help="Colour reference image; repeat it or give a folder to let each shot pick the best, "
+        "or a CSV/JSON mapping shot_index,reference_path.",
+    ),
+    auto: bool = typer.Option(False, "--auto", help="Automatic colorization, no reference."),
+    model: Optional[str] = typer.Option(None, "--model", help="Colorizer by name (default: transfer)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    work_res: int = typer.Option(256, "--work-res", help="Short side (pixels) at which colour is predicted."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Frames per colorizer call."),
+    crf: int = typer.Option(18, "--crf", help="Quality for libx264/libx265 (lower is better, 18 is near lossless)."),
+    codec: str = typer.Option("libx264", "--codec", help="Video encoder, e.g. libx264, libx265, ffv1, prores_ks."),
+    start: Optional[str] = typer.Option(None, "--start", help="Start time: seconds or [HH:]MM:SS[.mmm]."),
+    end: Optional[str] = typer.Option(None, "--end", help="End time: seconds or [HH:]MM:SS[.mmm]."),
+    shot_threshold: float = typer.Option(0.3, "--shot-threshold", help="Cut detector threshold in [0, 1]."),
+    preview: bool = typer.Option(
+        False, "--preview", help="Only write a PNG contact sheet of a few frames (grey, reference, output)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; errors only."),
+) -> None:
+    """Colour a film, a photo or a folder of photos."""
+    from vidcolor.engine import Engine
+    from vidcolor.images import is_image_path
+    from vidcolor.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
+    from vidcolor.preview import write_preview
+    from vidcolor.references import gather_references
+    from vidcolor.video_writer import check_codec
+
+    console.setup(quiet)
+    if not input.exists():
+        raise InputError(f"{input}: no such file or folder")
+    t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
+    if t0 is not None and t1 is not None and t1 <= t0:
+        raise InputError("--end must come after --start")
+    if batch_size < 1:
+        raise InputError("--batch-size must be at least 1")
+    if not 0.0 < shot_threshold <= 1.0:
+        raise InputError("--shot-threshold must be in (0, 1]")
+    name = _choose_model(model, auto, bool(reference))
+    refs = gather_references(reference) if reference else None
+    target = output or default_output(input)
+    if preview:
+        target = target if target.suffix.lower() == ".png" else target.with_name(target.stem + "_preview.png")
+    if input.is_dir() and not preview:
+        if target.exists() and not target.is_dir():
+            raise OutputError(f"{target}: exists and is not a folder")
+        check_output(target / "probe", overwrite=True)
+    else:
+        check_output(target, overwrite, (input,))
+    if not input.is_dir() and not is_image_path(input) and not preview:
+        check_codec(codec)
+    engine = Engine(name, device=device, work_res=work_res)
+    if preview:
+        write_preview(input, target, engine, refs, start=t0, end=t1)
+    elif input.is_dir():
+        colorize_folder(input, target, engine, refs, overwrite)
+    elif is_image_path(input):
+        colorize_image(input, target, engine, refs)
+    else:
+        options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size, shot_threshold=shot_threshold)
+        colorize_video(input, target, engine, refs, options)
+    console.log.info(f"wrote {target}")
+
+
+@app.command("shots")
+@reports_errors
+def shots(
+    film: Path = typer.Argument(..., help="A video file."),
+    threshold: float = typer.Option(0.3, "--shot-threshold", "--threshold", help="Cut detector threshold in [0, 1]."),
+    export_keyframes: Optional[Path] = typer.Option(
+        None, "--export-keyframes", help="Write the first frame of each shot as PNG into this folder."
+    ),
+    start: Optional[str] = typer.Option(None, "--start", help="Start time."),
+    end: Optional[str] = typer.Option(None, "--end", help="End time."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """List the shots of a film (index, frames, times); optionally export their keyframes."""
+    import numpy as np
+
+    from vidcolor.images import write_image
+    from vidcolor.shots import scan_shots
+
+    console.setup(quiet)
+    if not 0.0 < threshold <= 1.0:
+        raise InputError("--shot-threshold must be in (0, 1]")
+    written = []
+
+    def export(shot, grey) -> None:
+        if grey.dtype != np.uint8:
+            grey = (grey >> 8).astype(np.uint8)
+        path = export_keyframes / f"shot_{shot.index:04d}.png"
+        write_image(path, np.repeat(grey[..., None], 3, axis=2))
+        written.append(path)
+
+    with console.progress(None, film.name) as bar:
+        found = scan_shots(
+            film,
+            threshold,
+            parse_time(start, "--start"),
+            parse_time(end, "--end"),
+            on_keyframe=export if export_keyframes else None,
+            progress=bar.update,
+        )
+    typer.echo(f"{'shot':>5} {'start frame':>11} {'end frame':>10} {'start':>13} {'end':>13}")
+    for s in found:
+        typer.echo(
+            f"{s.index:>5} {s.start_frame:>11} {s.end_frame - 1:>10} {format_time(s.start_time):>13} {format_time(s.end_time):>13}"
+        )
+    if export_keyframes:
+        console.log.info(f"wrote {len(written)} keyframes to {export_keyframes}")
+
+
+COMMANDS = {"colorize", "shots"}
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """``vidcolor FILM ...`` means ``vidcolor colorize FILM ...``."""
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("--help", "-h"):
+        return ["colorize", *argv]
+    return argv
+
+
+def main() -> None:
+    app(args=normalize_argv(sys.argv[1:]), prog_name="vidcolor")

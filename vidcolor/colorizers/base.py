@@ -1,0 +1,32 @@
+"""The colorizer interface: batches of lightness in, chrominance out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+
+
+class Colorizer(ABC):
+    """Predicts ab for batches of frames at work resolution.
+
+    ``prepare(reference)`` turns a reference image (sRGB ``(1, 3, H, W)`` in [0, 1], already
+    at work resolution) into whatever the model needs per reference; it is called once per
+    reference and its result is handed back with every batch of that reference's frames.
+    ``colorize(lightness, prepared)`` maps L ``(B, 1, h, w)`` in [0, 100] to ab
+    ``(B, 2, h, w)`` in Lab units.
+    """
+
+    name: str = ""
+    needs_reference: bool = True
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+
+    def prepare(self, reference: torch.Tensor | None) -> Any:
+        return reference
+
+    @abstractmethod
+    def colorize(self, lightness: torch.Tensor, prepared: Any) -> torch.Tensor:
+        """L ``(B, 1, h, w)`` -> ab ``(B, 2, h, w)``."""

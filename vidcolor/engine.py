@@ -1,0 +1,59 @@
+"""The colorization step shared by films and photos: grey levels in, RGB out.
+
+Lightness is kept at full resolution; the colorizer predicts ab at work resolution (short
+side ``work_res``) and the chrominance is brought back to full size with the edge-aware
+guided upsampling, then recombined with the original L.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidcolor import color
+from vidcolor.colorizers import Colorizer, create
+from vidcolor.errors import DeviceError, ModelError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA GPU is available here; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise DeviceError(f"--device {name}: choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+class Engine:
+    def __init__(self, model: str, device: str = "auto", work_res: int = 256):
+        if work_res < 32:
+            raise ModelError("--work-res must be at least 32")
+        self.device = resolve_device(device)
+        self.colorizer: Colorizer = create(model, device=self.device)
+        self.work_res = work_res
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.colorizer.needs_reference
+
+    @torch.no_grad()
+    def prepare(self, rgb: np.ndarray | None) -> Any:
+        """Prepare a reference (uint8 RGB ``(H, W, 3)``) once, for many batches."""
+        if rgb is None:
+            return self.colorizer.prepare(None)
+        image = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        size = color.work_size(rgb.shape[0], rgb.shape[1], self.work_res)
+        return self.colorizer.prepare(color.resize(image, size))
+
+    @torch.no_grad()
+    def colorize(self, greys: list[np.ndarray], prepared: Any) -> np.ndarray:
+        """Grey levels ``[(H, W), ...]`` (same size, uint8 or uint16) -> RGB ``(B, H, W, 3)``."""
+        lightness = color.grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
+        size = color.work_size(*lightness.shape[-2:], self.work_res)
+        small = color.resize(lightness, size)
+        ab = self.colorizer.colorize(small, prepared).float()
+        ab = color.guided_upsample(ab, small, lightness)
+        return color.compose_rgb(lightness, ab).cpu().numpy()

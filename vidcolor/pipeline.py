@@ -1,0 +1,196 @@
+"""Colorizing films, photos and folders: decode -> frames -> colorizer -> encode.
+
+Films stream through in batches; the per-shot reference plan (when there are several
+references) comes from one earlier pass of the shot detector. Every output is written to a
+temporary file and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidcolor import console
+from vidcolor.atomic import atomic_output
+from vidcolor.color import rgb_to_grey_levels
+from vidcolor.engine import Engine
+from vidcolor.errors import InputError
+from vidcolor.images import is_image_path, list_images, read_image, write_image
+from vidcolor.references import ReferenceSet, best_reference, reference_signatures
+from vidcolor.shots import DEFAULT_THRESHOLD, Shot, scan_shots
+from vidcolor.video_reader import Frame, VideoReader
+from vidcolor.video_writer import DEFAULT_CODEC, VideoWriter
+
+log = logging.getLogger("vidcolor")
+
+
+@dataclass
+class VideoOptions:
+    codec: str = DEFAULT_CODEC
+    crf: int = 18
+    start: float | None = None
+    end: float | None = None
+    batch_size: int = 4
+    shot_threshold: float = DEFAULT_THRESHOLD
+
+
+def default_output(source: Path) -> Path:
+    """``film.mp4`` -> ``film_color.mp4``; ``photos/`` -> ``photos_color/``; images that
+    cannot be written in their own format become PNG."""
+    if source.is_dir():
+        return source.with_name(source.name + "_color")
+    suffix = source.suffix
+    if is_image_path(source) and suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        suffix = ".png"
+    return source.with_name(f"{source.stem}_color{suffix}")
+
+
+# -- references per shot ------------------------------------------------------------------
+
+
+@dataclass
+class ReferencePlan:
+    """Which reference each frame gets: shot starts (frame indices) and their reference."""
+
+    starts: list[int]
+    choice: list[int]
+
+    def reference_at(self, frame_index: int) -> int:
+        shot = int(np.searchsorted(self.starts, frame_index, side="right")) - 1
+        return self.choice[max(shot, 0)]
+
+
+def plan_references(source: Path, refs: ReferenceSet, options: VideoOptions) -> ReferencePlan:
+    """One reference for all shots, or a shot scan choosing the best (or mapped) one."""
+    if not refs.needs_shots:
+        return ReferencePlan([0], [refs.mapping.get(0, 0)])
+    signatures = reference_signatures(refs)
+    choice: list[int] = []
+    starts: list[int] = []
+
+    def choose(shot: Shot, grey: np.ndarray) -> None:
+        if shot.index in refs.mapping:
+            best, how = refs.mapping[shot.index], "mapped"
+        else:
+            best, score = best_reference(grey, signatures)
+            how = f"best match, similarity {score:.2f}"
+        starts.append(shot.start_frame)
+        choice.append(best)
+        log.info(f"shot {shot.index} (from {shot.start_time:.2f} s): reference {refs.references[best].name} ({how})")
+
+    with console.progress(None, f"shots {source.name}") as bar:
+        scan_shots(source, options.shot_threshold, options.start, options.end, on_keyframe=choose, progress=bar.update)
+    return ReferencePlan(starts, choice)
+
+
+# -- films --------------------------------------------------------------------------------
+
+
+def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, options: VideoOptions) -> int:
+    """Colorize a film into ``output``; returns the number of frames written."""
+    plan = plan_references(source, refs, options) if refs is not None and len(refs) else None
+    prepared: dict[int, object] = {}
+
+    def prepared_for(index: int):
+        if index not in prepared:
+            rgb = refs.references[index].rgb if plan is not None else None
+            prepared[index] = engine.prepare(rgb)
+        return prepared[index]
+
+    written = 0
+    with VideoReader(source, start=options.start, end=options.end) as reader, atomic_output(output) as tmp:
+        writer = VideoWriter(tmp, reader.info, options.codec, options.crf, offset=options.start or 0.0)
+        batch: list[Frame] = []
+        batch_ref = -1
+        bar = console.progress(reader.info.frames, source.name)
+
+        def flush() -> None:
+            nonlocal written
+            if not batch:
+                return
+            rgb = engine.colorize([f.grey for f in batch], prepared_for(batch_ref))
+            for frame, image in zip(batch, rgb):
+                writer.write(image, frame.pts, frame.rotation)
+            written += len(batch)
+            bar.update(len(batch))
+            batch.clear()
+
+        try:
+            for item in reader:
+                if not isinstance(item, Frame):
+                    writer.mux(item)
+                    continue
+                if item.index == 0 and item.colour:
+                    log.info(f"{source.name} is in colour: its luminance is used and its colour replaced")
+                ref = plan.reference_at(item.index) if plan is not None else 0
+                if batch and (ref != batch_ref or len(batch) >= options.batch_size):
+                    flush()
+                batch.append(item)
+                batch_ref = ref
+            flush()
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            bar.close()
+    if written == 0:
+        raise InputError(f"{source}: no frames in the chosen range")
+    log.info(f"{output}: {written} frames")
+    return written
+
+
+# -- photos -------------------------------------------------------------------------------
+
+
+def load_grey(path: Path) -> np.ndarray:
+    image = read_image(path)
+    if image.ndim == 3:
+        log.info(f"{path.name} is in colour: its luminance is used and its colour replaced")
+        return rgb_to_grey_levels(image)
+    return image
+
+
+def colorize_image(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, signatures=None) -> None:
+    grey = load_grey(source)
+    reference = None
+    if refs is not None and len(refs):
+        index = 0
+        if len(refs) > 1:
+            index, score = best_reference(grey, signatures or reference_signatures(refs))
+            log.info(f"{source.name}: reference {refs.references[index].name} (similarity {score:.2f})")
+        reference = refs.references[index].rgb
+    rgb = engine.colorize([grey], engine.prepare(reference))[0]
+    write_image(output, rgb)
+
+
+def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, overwrite: bool) -> int:
+    """Colorize every image under ``source`` into the same tree under ``output``. Images
+    whose output already exists are kept (so an interrupted run resumes) unless
+    ``overwrite``. Returns the number of images written."""
+    images, others = list_images(source)
+    for other in others:
+        log.warning(f"skipping {other.relative_to(source)}: not an image")
+    if not images:
+        raise InputError(f"{source}: no images in this folder")
+    signatures = reference_signatures(refs) if refs is not None and len(refs) > 1 else None
+    todo = []
+    for image in images:
+        target = output / image.relative_to(source).with_suffix(_image_suffix(image))
+        if target.exists() and not overwrite:
+            continue
+        todo.append((image, target))
+    if len(todo) < len(images):
+        log.info(f"{len(images) - len(todo)} image(s) already done in {output}; continuing with the rest")
+    with console.progress(len(todo), source.name, unit="images") as bar:
+        for image, target in todo:
+            colorize_image(image, target, engine, refs, signatures)
+            bar.update(1)
+    return len(todo)
+
+
+def _image_suffix(path: Path) -> str:
+    return path.suffix if path.suffix.lower() in (".png", ".jpg", ".jpeg") else ".png"

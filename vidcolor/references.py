@@ -1,0 +1,162 @@
+"""Reference images: loading, the per-shot mapping file, and choosing a reference per shot.
+
+A shot is matched to the reference whose luminance looks most like its keyframe. The
+signature of an image is made of three cues computed on its CIE L (the keyframe is grey,
+so colour cannot help): the luminance histogram (64 bins), a 16x16 thumbnail (layout), and
+a 4x4 grid of 8-bin gradient-orientation histograms (texture and structure). Similarity is
+the mean of the three correlations.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcolor.color import is_grey, rgb_to_grey_levels
+from vidcolor.errors import InputError, ReferenceImageError
+from vidcolor.images import is_image_path, list_images, read_rgb
+
+log = logging.getLogger("vidcolor")
+
+MAPPING_SUFFIXES = {".csv", ".json"}
+
+
+@dataclass
+class Reference:
+    path: Path
+    rgb: np.ndarray  # (H, W, 3) uint8
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class ReferenceSet:
+    """The references of a run and, optionally, an explicit shot -> reference mapping."""
+
+    references: list[Reference]
+    mapping: dict[int, int]  # shot index -> index into references
+
+    def __len__(self) -> int:
+        return len(self.references)
+
+    @property
+    def needs_shots(self) -> bool:
+        return len(self.references) > 1
+
+
+def load_reference(path: Path) -> Reference:
+    path = Path(path)
+    try:
+        rgb = read_rgb(path)
+    except InputError as e:
+        raise ReferenceImageError(f"reference {e}") from None
+    if is_grey(rgb):
+        log.warning(f"reference {path.name} has almost no colour; the result will be nearly grey")
+    return Reference(path, rgb)
+
+
+def _read_mapping(path: Path) -> dict[int, Path]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ReferenceImageError(f"{path}: cannot read the reference mapping ({e.strerror})") from None
+    rows: list[tuple] = []
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+            if isinstance(data, dict):
+                rows = list(data.items())
+            else:
+                rows = [(d["shot"], d["reference"]) for d in data]
+        else:
+            for row in csv.reader(text.splitlines()):
+                if not row or row[0].strip().lower() in ("shot", "shot_index", "") or row[0].startswith("#"):
+                    continue
+                rows.append((row[0], row[1]))
+        mapping = {int(shot): (path.parent / str(ref).strip()) for shot, ref in rows}
+    except (ValueError, KeyError, IndexError, TypeError, json.JSONDecodeError):
+        raise ReferenceImageError(
+            f"{path}: a reference mapping has lines 'shot_index,reference_path' (CSV) "
+            "or {\"shot_index\": \"reference_path\"} (JSON)"
+        ) from None
+    if not mapping:
+        raise ReferenceImageError(f"{path}: the reference mapping is empty")
+    return mapping
+
+
+def gather_references(items: list[Path]) -> ReferenceSet:
+    """``--reference`` values (images, folders of images, mapping files) -> a ReferenceSet."""
+    paths: list[Path] = []
+    by_shot: dict[int, Path] = {}
+    for item in items:
+        item = Path(item)
+        if item.is_dir():
+            found, _ = list_images(item)
+            if not found:
+                raise ReferenceImageError(f"{item}: no reference images in this folder")
+            paths += found
+        elif item.suffix.lower() in MAPPING_SUFFIXES:
+            mapping = _read_mapping(item)
+            by_shot.update(mapping)
+            paths += [p for p in mapping.values() if p not in paths]
+        elif not item.exists():
+            raise ReferenceImageError(f"reference {item}: no such file")
+        elif not is_image_path(item):
+            raise ReferenceImageError(f"reference {item}: not an image (.png, .jpg, ...) or mapping (.csv, .json)")
+        else:
+            paths.append(item)
+    unique = list(dict.fromkeys(paths))
+    references = [load_reference(p) for p in unique]
+    mapping = {shot: unique.index(p) for shot, p in by_shot.items()}
+    return ReferenceSet(references, mapping)
+
+
+def signature(grey: np.ndarray) -> np.ndarray:
+    """Luminance signature of grey levels ``(H, W)`` (uint8/uint16) as three unit vectors."""
+    if grey.dtype != np.uint8:
+        grey = (grey >> 8).astype(np.uint8)
+    h, w = grey.shape
+    scale = 128 / min(h, w)
+    small = cv2.resize(grey, (max(16, round(w * scale)), max(16, round(h * scale))), interpolation=cv2.INTER_AREA)
+    hist = cv2.calcHist([small], [0], None, [64], [0, 256]).ravel()
+    thumb = cv2.resize(small, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    f = small.astype(np.float32)
+    gx, gy = cv2.Sobel(f, cv2.CV_32F, 1, 0), cv2.Sobel(f, cv2.CV_32F, 0, 1)
+    magnitude, angle = cv2.cartToPolar(gx, gy)
+    bins = np.minimum((angle % np.pi) / np.pi * 8, 7).astype(np.int64)
+    rows = np.minimum(np.arange(small.shape[0]) * 4 // small.shape[0], 3)
+    cols = np.minimum(np.arange(small.shape[1]) * 4 // small.shape[1], 3)
+    cell = rows[:, None] * 4 + cols[None, :]
+    hog = np.bincount((cell * 8 + bins).ravel(), weights=magnitude.ravel(), minlength=128)
+    return np.stack([_unit(hist), _unit(thumb), _unit(hog)])
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.float64) - v.mean()
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean correlation of two signatures, in [-1, 1]."""
+    return float((a * b).sum(axis=1).mean())
+
+
+def reference_signatures(refs: ReferenceSet) -> list[np.ndarray]:
+    return [signature(rgb_to_grey_levels(r.rgb)) for r in refs.references]
+
+
+def best_reference(grey: np.ndarray, signatures: list[np.ndarray]) -> tuple[int, float]:
+    """Index of the reference most like the grey frame, and its similarity."""
+    sig = signature(grey)
+    scores = [similarity(sig, s) for s in signatures]
+    best = int(np.argmax(scores))
+    return best, scores[best]

@@ -1,0 +1,156 @@
+"""Shot detection: a streaming content-based cut detector.
+
+Each frame is compared with the one before by two cues on a small grey copy: the change of
+its luminance histogram (half the L1 distance of normalised 32-bin histograms) and the
+change of its edges (the share of Canny edge pixels, in either frame, with no edge within
+two pixels in the other). Their mean is the frame's score in [0, 1]. A cut is declared
+where the score passes the threshold and stands out from its neighbours (adaptive: at least
+``ratio`` times the mean score of the ``window`` frames on each side), and at least
+``min_length`` frames after the previous cut. Only ``window`` frames are held back.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from vidcolor.video_reader import VideoReader
+
+ANALYSIS_WIDTH = 160
+DEFAULT_THRESHOLD = 0.3
+
+
+@dataclass
+class Shot:
+    index: int
+    start_frame: int
+    end_frame: int  # exclusive
+    start_time: float
+    end_time: float
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+def analysis_image(grey: np.ndarray) -> np.ndarray:
+    """Small uint8 copy of a frame's grey levels for the detector."""
+    if grey.dtype != np.uint8:
+        grey = (grey >> 8).astype(np.uint8)
+    h, w = grey.shape
+    width = min(ANALYSIS_WIDTH, w)
+    height = max(8, round(h * width / w))
+    return cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
+
+
+class _Features:
+    def __init__(self, small: np.ndarray):
+        hist = cv2.calcHist([small], [0], None, [32], [0, 256]).ravel()
+        self.hist = hist / max(1.0, hist.sum())
+        edges = cv2.Canny(cv2.GaussianBlur(small, (3, 3), 0), 60, 150) > 0
+        self.edges = edges
+        self.near = cv2.dilate(edges.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+
+
+def frame_score(a: _Features, b: _Features) -> float:
+    hist = 0.5 * float(np.abs(a.hist - b.hist).sum())
+    total = int(a.edges.sum() + b.edges.sum())
+    if total == 0:
+        edge = 0.0
+    else:
+        missing = int((a.edges & ~b.near).sum() + (b.edges & ~a.near).sum())
+        edge = missing / total
+    return 0.5 * (hist + edge)
+
+
+class CutDetector:
+    """Feed frames in order with :meth:`push`; it returns the indices of frames that start
+    a new shot once it is sure of them, and :meth:`flush` returns the rest at the end."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, window: int = 4, ratio: float = 2.5, min_length: int = 8):
+        self.threshold, self.window, self.ratio, self.min_length = threshold, window, ratio, min_length
+        self._previous: _Features | None = None
+        self._scores: deque[tuple[int, float]] = deque()
+        self._history: deque[float] = deque(maxlen=window)
+        self._last_cut = 0
+
+    def push(self, index: int, small: np.ndarray) -> list[int]:
+        features = _Features(small)
+        if self._previous is not None:
+            self._scores.append((index, frame_score(self._previous, features)))
+        self._previous = features
+        cuts = []
+        while len(self._scores) > self.window:
+            cuts += self._decide(list(self._scores)[1 : 1 + self.window])
+        return cuts
+
+    def flush(self) -> list[int]:
+        cuts = []
+        while self._scores:
+            cuts += self._decide(list(self._scores)[1 : 1 + self.window])
+        return cuts
+
+    def _decide(self, after: list[tuple[int, float]]) -> list[int]:
+        index, score = self._scores.popleft()
+        neighbours = list(self._history) + [s for _, s in after]
+        background = float(np.mean(neighbours)) if neighbours else 0.0
+        self._history.append(score)
+        is_cut = (
+            score >= self.threshold
+            and score >= self.ratio * background
+            and index - self._last_cut >= self.min_length
+        )
+        if is_cut:
+            self._last_cut = index
+            return [index]
+        return []
+
+
+def scan_shots(
+    path: str | Path,
+    threshold: float = DEFAULT_THRESHOLD,
+    start: float | None = None,
+    end: float | None = None,
+    on_keyframe: Callable[[Shot, np.ndarray], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Shot]:
+    """Detect the shots of a film in one streaming pass. ``on_keyframe(shot, grey)`` is
+    called with the first frame of each shot (full resolution grey levels) as soon as the
+    shot's start is known; the shot's end fields are final only in the returned list."""
+    detector = CutDetector(threshold=threshold)
+    pending: deque = deque(maxlen=detector.window + 2)
+    starts: list[tuple[int, float]] = []
+    last_index, last_time, step = -1, 0.0, 0.0
+
+    def open_shot(index: int) -> None:
+        for i, t, grey in pending:
+            if i == index:
+                starts.append((i, t))
+                if on_keyframe is not None:
+                    on_keyframe(Shot(len(starts) - 1, i, i + 1, t, t), grey)
+                return
+
+    with VideoReader(path, start=start, end=end, copy=False) as reader:
+        for frame in reader.frames():
+            pending.append((frame.index, frame.time, frame.grey))
+            if frame.index == 0:
+                open_shot(0)
+            for cut in detector.push(frame.index, analysis_image(frame.grey)):
+                open_shot(cut)
+            if last_index >= 0:
+                step = frame.time - last_time
+            last_index, last_time = frame.index, frame.time
+            if progress is not None:
+                progress(1)
+        for cut in detector.flush():
+            open_shot(cut)
+    shots = []
+    for n, (i, t) in enumerate(starts):
+        end_frame, end_time = (starts[n + 1] if n + 1 < len(starts) else (last_index + 1, last_time + step))
+        shots.append(Shot(n, i, end_frame, t, end_time))
+    return shots
