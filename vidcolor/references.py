@@ -120,7 +120,8 @@ def gather_references(items: list[Path]) -> ReferenceSet:
 
 
 def signature(grey: np.ndarray) -> np.ndarray:
-    """Luminance signature of grey levels ``(H, W)`` (uint8/uint16) as three unit vectors."""
+    """Luminance signature of grey levels ``(H, W)`` (uint8/uint16): three zero-mean unit
+    vectors (histogram, thumbnail, orientation grid) end to end."""
     if grey.dtype != np.uint8:
         grey = (grey >> 8).astype(np.uint8)
     h, w = grey.shape
@@ -136,7 +137,7 @@ def signature(grey: np.ndarray) -> np.ndarray:
     cols = np.minimum(np.arange(small.shape[1]) * 4 // small.shape[1], 3)
     cell = rows[:, None] * 4 + cols[None, :]
     hog = np.bincount((cell * 8 + bins).ravel(), weights=magnitude.ravel(), minlength=128)
-    return np.stack([_unit(hist), _unit(thumb), _unit(hog)])
+    return np.concatenate([_unit(hist), _unit(thumb), _unit(hog)])
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -146,8 +147,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean correlation of two signatures, in [-1, 1]."""
-    return float((a * b).sum(axis=1).mean())
+    """Mean of the three correlations of two signatures, in [-1, 1]."""
+    return float(a @ b) / 3.0
 
 
 def reference_signatures(refs: ReferenceSet) -> list[np.ndarray]:
