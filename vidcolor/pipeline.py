@@ -131,14 +131,15 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
                 batch.append(item)
                 batch_ref = ref
             flush()
+            if written == 0:  # an input problem, not an output one (the writer would say so)
+                reason = "no frame could be decoded" if reader.bad_frames else "no frames in the chosen range"
+                raise InputError(f"{source}: {reason}")
             writer.close()
         except BaseException:
             writer.abort()
             raise
         finally:
             bar.close()
-    if written == 0:
-        raise InputError(f"{source}: no frames in the chosen range")
     log.info(f"{output}: {written} frames")
     return written
 

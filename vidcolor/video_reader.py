@@ -102,8 +102,7 @@ class VideoReader:
     """Iterate over a film's frames (as grey levels) and the packets of its other streams.
 
     ``for item in reader`` yields :class:`Frame` objects and ``av.Packet`` objects in file
-    order. ``size=(w, h)`` decodes smaller frames for analysis (shot detection);
-    ``copy=False`` leaves out the other streams.
+    order. ``copy=False`` leaves out the other streams.
     """
 
     def __init__(
@@ -111,7 +110,6 @@ class VideoReader:
         path: str | Path,
         start: float | None = None,
         end: float | None = None,
-        size: tuple[int, int] | None = None,
         copy: bool = True,
         queue_size: int = 16,
         max_consecutive_bad: int = MAX_CONSECUTIVE_BAD,
@@ -120,7 +118,7 @@ class VideoReader:
         self.container = open_video(self.path)
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
-        self.start, self.end, self.size = start, end, size
+        self.start, self.end = start, end
         self.max_consecutive_bad = max_consecutive_bad
         self.bad_frames = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -174,12 +172,8 @@ class VideoReader:
         return False
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
-        deep = self.info.bit_depth > 8 and self.size is None
-        width, height = self.size or (None, None)
         grey = frame.reformat(
-            width=width,
-            height=height,
-            format="gray16le" if deep else "gray",
+            format="gray16le" if self.info.bit_depth > 8 else "gray",
             src_color_range=frame.color_range or self.info.color_range or None,
             dst_color_range="JPEG",
         )
@@ -195,7 +189,7 @@ class VideoReader:
     def _decode(self) -> None:
         if self.start:
             self.container.seek(int(self.start / self.stream.time_base), stream=self.stream, backward=True)
-        self._index, self._last_pts = 0, None
+        self._index, self._last_pts, self._pts_shift = 0, None, None
         consecutive = 0
         video_done = False
         for packet in self.container.demux([self.stream, *self.info.copy_streams]):
@@ -214,6 +208,8 @@ class VideoReader:
                 continue
             if video_done:
                 continue
+            if self._pts_shift is None:
+                self._pts_shift = self._reorder_shift(packet)
             try:
                 frames = self.stream.decode(packet)
                 consecutive = 0
@@ -245,12 +241,21 @@ class VideoReader:
                 if self._emit(frame) != "ok":
                     return
 
+    def _reorder_shift(self, packet: av.Packet) -> int:
+        """AVI stores no presentation times: the demuxer invents them one decoder delay
+        after the decoding times, which this undoes (0 for every other container)."""
+        if self.container.format.name != "avi" or packet.pts is None or packet.dts is None:
+            return 0
+        return max(0, packet.pts - packet.dts)
+
     def _emit(self, frame: av.VideoFrame) -> str:
         """Queue one decoded frame with a valid, increasing pts; says "ok", "stop" (the
         consumer went away) or "past_end" (beyond --end)."""
         tb = self.stream.time_base
         last = self._last_pts
         pts = frame.pts
+        if pts is not None:
+            pts -= self._pts_shift
         if pts is None:
             step = max(1, int(round(1 / (self.info.rate * tb))))
             pts = 0 if last is None else last + step
@@ -285,7 +290,7 @@ class VideoReader:
                 raise item
             yield item
         if self.bad_frames:
-            log.warning(f"{self.path.name}: {self.bad_frames} undecodable packet(s) skipped")
+            log.info(f"{self.path.name}: {self.bad_frames} undecodable packet(s) skipped in all")
 
     def frames(self) -> Iterator[Frame]:
         """Only the video frames."""

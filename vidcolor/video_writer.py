@@ -59,7 +59,8 @@ class VideoWriter:
         try:
             self.container = av.open(str(path), "w")
         except (av.error.FFmpegError, ValueError) as e:
-            raise OutputError(f"{path}: cannot create this kind of file ({e})") from None
+            # ``path`` is the hidden partial file: name the kind of output, not it
+            raise OutputError(f"cannot write video files ending in {path.suffix or '(no extension)'!r} ({e})") from None
         self.video: av.VideoStream | None = None
         self.size: tuple[int, int] = (info.width, info.height)
         self._copies: dict[int, tuple] = {}
@@ -71,16 +72,21 @@ class VideoWriter:
     def _start(self, rotation: int) -> None:
         info = self.info
         codec = av.codec.Codec(self.codec_name, "w")
+        options = {"crf": str(self.crf)} if self.codec_name in CRF_CODECS else {}
+        if self.container.format.name == "avi" and self.codec_name in ("libx264", "libx265"):
+            options["bframes"] = "0"  # AVI stores no presentation times: keep frames in order
         try:
-            video = self.container.add_stream(self.codec_name, rate=info.rate)
+            video = self.container.add_stream(self.codec_name, rate=info.rate, options=options)
         except (ValueError, av.error.FFmpegError) as e:
-            raise OutputError(f"{self.path.name}: this container cannot hold {self.codec_name} video ({e})") from None
+            raise OutputError(f"{self.path.suffix or 'these'} files cannot hold {self.codec_name} video ({e})") from None
         video.width, video.height = self.size
         video.pix_fmt = _pixel_format(codec, *self.size, info.bit_depth)
         if video.pix_fmt.startswith("yuv444") and (self.size[0] % 2 or self.size[1] % 2):
             log.info(f"odd frame size {self.size[0]}x{self.size[1]}: encoding 4:4:4 to keep every pixel")
-        video.time_base = info.time_base
-        video.codec_context.time_base = info.time_base
+        # AVI counts frames: its time base must be one frame; elsewhere keep the input's.
+        self.time_base = 1 / info.rate if self.container.format.name == "avi" else info.time_base
+        video.time_base = self.time_base
+        video.codec_context.time_base = self.time_base
         video.codec_context.framerate = info.rate
         full_range = info.color_range == 2
         video.codec_context.color_range = 2 if full_range else 1
@@ -89,8 +95,8 @@ class VideoWriter:
         video.codec_context.color_primaries = 1 if self._colorspace == "ITU709" else 6
         video.codec_context.color_trc = 1 if self._colorspace == "ITU709" else 6
         self._range = "JPEG" if full_range else "MPEG"
-        if self.codec_name in CRF_CODECS:
-            video.options = {"crf": str(self.crf)}
+        if self.container.format.name == "avi":
+            video.codec_context.max_b_frames = 0
         if rotation:
             video.set_display_rotation(rotation)
         self.video = video
@@ -136,12 +142,12 @@ class VideoWriter:
             src_color_range="JPEG",
             dst_color_range=self._range,
         )
-        pts = pts - round(self.offset / self.info.time_base)
+        pts = round((pts * self.info.time_base - Fraction(self.offset)) / self.time_base)
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
         self._last_pts = pts
         frame.pts = pts
-        frame.time_base = self.info.time_base
+        frame.time_base = self.time_base
         for packet in self.video.encode(frame):
             self.container.mux(packet)
 

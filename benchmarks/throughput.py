@@ -1,0 +1,121 @@
+"""Throughput: frames per second of the full pipeline beside the floor of plain decoding and
+encoding, at 640x360 and 1920x1080.
+
+floor: vidcolor's own VideoReader and VideoWriter with no model: decode to grey, write the
+       grey as RGB (libx264, crf 18), audio copied.
+full:  vidcolor.pipeline.colorize_video, as ``vidcolor INPUT --reference REF --model
+       transfer`` runs it (REF: the clip's first frame in colour, saved to a PNG).
+
+Both run in this process (the model is built once, before timing; preparing the reference
+is timed). Runs are interleaved (floor, full, floor, full, ...) because the machine is
+noisy; medians are reported, and the ratio full/floor is the median of the ratios of each
+side-by-side pair. CPU seconds per frame (user and system, all threads) come from
+getrusage.
+
+    .venv/bin/python benchmarks/throughput.py [--runs 3] [--sizes 360p 1080p] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import common
+from vidcolor import console
+from vidcolor.engine import Engine
+from vidcolor.pipeline import VideoOptions, colorize_video
+from vidcolor.references import gather_references
+from vidcolor.video_reader import Frame, VideoReader
+from vidcolor.video_writer import VideoWriter
+
+CLIPS = {"360p": "bbb_360p_bunny.mp4", "1080p": "bbb_1080p_5s.avi"}
+
+
+def floor(source: Path, output: Path, end: float) -> int:
+    """Decode to grey and encode the grey as RGB, copying the audio: no model."""
+    frames = 0
+    with VideoReader(source, end=end) as reader:
+        writer = VideoWriter(output, reader.info, "libx264", 18)
+        for item in reader:
+            if isinstance(item, Frame):
+                writer.write(np.repeat(item.grey[..., None], 3, axis=2), item.pts, item.rotation)
+                frames += 1
+            else:
+                writer.mux(item)
+        writer.close()
+    return frames
+
+
+def full(source: Path, output: Path, end: float, engine: Engine, reference: Path) -> int:
+    refs = gather_references([reference])
+    return colorize_video(source, output, engine, refs, VideoOptions(codec="libx264", crf=18, end=end))
+
+
+def timed(fn, *args) -> dict:
+    before, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    frames = fn(*args)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "frames": frames,
+        "seconds": wall,
+        "fps": frames / wall,
+        "user_s_per_frame": (after.ru_utime - before.ru_utime) / frames,
+        "sys_s_per_frame": (after.ru_stime - before.ru_stime) / frames,
+    }
+
+
+def main() -> None:
+    p = common.parser(__doc__.split("\n\n")[0], runs=3)
+    p.add_argument("--sizes", nargs="+", choices=list(CLIPS), default=list(CLIPS))
+    p.add_argument("--seconds-360p", type=float, default=4.0, help="length used at 360p (default 4 s)")
+    p.add_argument("--seconds-1080p", type=float, default=2.0, help="length used at 1080p (default 2 s)")
+    p.add_argument("--work-res", type=int, default=256, help="vidcolor --work-res (default 256, the CLI default)")
+    p.add_argument("--torch-threads", type=int, help="torch.set_num_threads for the experiment (default: torch's)")
+    args = p.parse_args()
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    console.setup(quiet=True)
+    engine = Engine("transfer", device="cpu", work_res=args.work_res)
+    results, rows = {}, []
+    with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
+        tmp = Path(tmp)
+        for size in args.sizes:
+            source = common.video(args, CLIPS[size])
+            end = args.seconds_360p if size == "360p" else args.seconds_1080p
+            first, _ = common.decode_rgb(source, max_frames=1)
+            reference = common.save_png(tmp / f"ref_{size}.png", first[0])
+            engine.colorize([common.grey_levels(first[0])], engine.prepare(first[0]))  # warm-up
+            runs = {"floor": [], "full": []}
+            for _ in range(args.runs):
+                runs["floor"].append(timed(floor, source, tmp / "floor.mp4", end))
+                runs["full"].append(timed(full, source, tmp / "full.mp4", end, engine, reference))
+            ratios = [b["fps"] / a["fps"] for a, b in zip(runs["floor"], runs["full"])]
+            summary = {
+                kind: {k: common.median(r[k] for r in rs) for k in ("fps", "seconds", "user_s_per_frame", "sys_s_per_frame")}
+                for kind, rs in runs.items()
+            }
+            results[size] = {"clip": CLIPS[size], "seconds": end, "frames": runs["full"][0]["frames"], "runs": runs,
+                             "median": summary, "ratio_full_floor": common.median(ratios), "ratios": ratios}
+            info = f"{CLIPS[size]}, first {end:g} s ({runs['full'][0]['frames']} frames)"
+            for kind in ("floor", "full"):
+                s = summary[kind]
+                fps_runs = ", ".join(f"{r['fps']:.2f}" for r in runs[kind])
+                rows.append([size, info, kind, f"{s['fps']:.2f}", fps_runs, f"{s['user_s_per_frame']:.3f}",
+                             f"{s['sys_s_per_frame']:.3f}", f"{common.median(ratios):.3f}" if kind == "full" else ""])
+    text = common.table(
+        ["size", "input", "run", "median fps", "fps per run", "user CPU s/frame", "sys CPU s/frame", "full/floor"],
+        rows,
+    )
+    text += (f"\n\n{args.runs} interleaved runs each; model `transfer`, --work-res {args.work_res}, CPU, "
+             f"torch threads {torch.get_num_threads()}; full/floor = median of the per-pair fps ratios.")
+    common.report("Throughput", text, {"results": results, "work_res": args.work_res}, args)
+
+
+if __name__ == "__main__":
+    main()
