@@ -16,6 +16,7 @@ import typer
 from vidcolor import colorizers, console
 from vidcolor.atomic import as_output_error, check_output
 from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
+from vidcolor.shots import DEFAULT_THRESHOLD
 
 app = typer.Typer(
     add_completion=False,
@@ -123,7 +124,7 @@ def colorize(
     codec: str = typer.Option("libx264", "--codec", help="Video encoder, e.g. libx264, libx265, ffv1, prores_ks."),
     start: Optional[str] = typer.Option(None, "--start", help="Start time: seconds or [HH:]MM:SS[.mmm]."),
     end: Optional[str] = typer.Option(None, "--end", help="End time: seconds or [HH:]MM:SS[.mmm]."),
-    shot_threshold: float = typer.Option(0.3, "--shot-threshold", help="Cut detector threshold in [0, 1]."),
+    shot_threshold: float = typer.Option(DEFAULT_THRESHOLD, "--shot-threshold", help="Cut detector threshold in [0, 1]."),
     preview: bool = typer.Option(
         False, "--preview", help="Only write a PNG contact sheet of a few frames (grey, reference, output)."
     ),
@@ -178,7 +179,7 @@ def colorize(
 @reports_errors
 def shots(
     film: Path = typer.Argument(..., help="A video file."),
-    threshold: float = typer.Option(0.3, "--shot-threshold", "--threshold", help="Cut detector threshold in [0, 1]."),
+    threshold: float = typer.Option(DEFAULT_THRESHOLD, "--shot-threshold", "--threshold", help="Cut detector threshold in [0, 1]."),
     export_keyframes: Optional[Path] = typer.Option(
         None, "--export-keyframes", help="Write the first frame of each shot as PNG into this folder."
     ),

@@ -1,12 +1,14 @@
 """Shot detection: a streaming content-based cut detector.
 
-Each frame is compared with the one before by two cues on a small grey copy: the change of
-its luminance histogram (half the L1 distance of normalised 32-bin histograms) and the
+Each frame is compared with the one before on a small grey copy by three cues: the change
+of its luminance histogram (half the L1 distance of normalised 32-bin histograms), the
 change of its edges (the share of Canny edge pixels, in either frame, with no edge within
-two pixels in the other). Their mean is the frame's score in [0, 1]. A cut is declared
-where the score passes the threshold and stands out from its neighbours (adaptive: at least
-``ratio`` times the mean score of the ``window`` frames on each side), and at least
-``min_length`` frames after the previous cut. Only ``window`` frames are held back.
+two pixels in the other) and the mean absolute difference of the pixels (over 255). Their
+mean is the frame's score in [0, 1]. A cut is declared where the score passes the threshold
+and stands out from its neighbours (adaptive: at least ``ratio`` times the mean score of the
+``window`` frames on each side, which keeps fades and fast motion from counting), and at
+least ``min_length`` frames after the previous cut. Only ``window`` frames are held back.
+The defaults were chosen on real cuts (BENCHMARKS.md, shot detection).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from vidcolor.video_reader import VideoReader
 
 ANALYSIS_WIDTH = 160
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.12
 
 
 @dataclass
@@ -50,6 +52,7 @@ def analysis_image(grey: np.ndarray) -> np.ndarray:
 
 class _Features:
     def __init__(self, small: np.ndarray):
+        self.pixels = small.astype(np.float32)
         hist = cv2.calcHist([small], [0], None, [32], [0, 256]).ravel()
         self.hist = hist / max(1.0, hist.sum())
         edges = cv2.Canny(cv2.GaussianBlur(small, (3, 3), 0), 60, 150) > 0
@@ -65,14 +68,15 @@ def frame_score(a: _Features, b: _Features) -> float:
     else:
         missing = int((a.edges & ~b.near).sum() + (b.edges & ~a.near).sum())
         edge = missing / total
-    return 0.5 * (hist + edge)
+    difference = float(np.abs(a.pixels - b.pixels).mean()) / 255.0
+    return (hist + edge + difference) / 3.0
 
 
 class CutDetector:
     """Feed frames in order with :meth:`push`; it returns the indices of frames that start
     a new shot once it is sure of them, and :meth:`flush` returns the rest at the end."""
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, window: int = 4, ratio: float = 2.5, min_length: int = 8):
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, window: int = 4, ratio: float = 3.0, min_length: int = 8):
         self.threshold, self.window, self.ratio, self.min_length = threshold, window, ratio, min_length
         self._previous: _Features | None = None
         self._scores: deque[tuple[int, float]] = deque()
