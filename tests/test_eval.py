@@ -186,7 +186,8 @@ def test_missing_or_empty_data_is_an_input_error(tmp_path):
 
 
 def test_shot_follower_releases_every_frame_in_order_and_marks_the_cut():
-    frames = [colour_frame(i) for i in range(10)] + [colour_frame(i, phase=3.0)[::-1, ::-1].copy() for i in range(10)]
+    # a cut to a darker, turned-over scene
+    frames = [colour_frame(i) for i in range(10)] + [(colour_frame(i, phase=3.0)[::-1, ::-1] // 3).copy() for i in range(10)]
     follower = ShotFollower()
     released = []
     for i, rgb in enumerate(frames):
