@@ -139,6 +139,11 @@ def test_cut_detector_threshold_and_min_length():
     assert detect(short, min_length=3)[0] == [12, 16]
 
 
+def test_cut_detector_finds_a_cut_early_in_the_film():
+    early = [as_u8(gradient_scene(i)) for i in range(5)] + [as_u8(dark_scene(i)) for i in range(20)]
+    assert detect(early)[0] == [5]
+
+
 def test_frame_score():
     a = _Features(analysis_image(as_u8(gradient_scene(0))))
     a2 = _Features(analysis_image(as_u8(gradient_scene(1))))

@@ -14,7 +14,6 @@ from typing import List, Optional
 import typer
 
 from vidcolor import colorizers, console
-from vidcolor.allocator import keep_freed_memory
 from vidcolor.atomic import as_output_error, check_output
 from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
 from vidcolor.shots import DEFAULT_THRESHOLD
@@ -288,5 +287,4 @@ def _interrupt(signum, frame) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # a stopped run cleans up like Ctrl-C
-    keep_freed_memory()
     app(args=normalize_argv(sys.argv[1:]), prog_name="vidcolor")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from vidcolor import color
+from vidcolor.allocator import keep_freed_memory
 from vidcolor.colorizers import Colorizer, create
 from vidcolor.errors import DeviceError, ModelError
 
@@ -32,6 +33,7 @@ class Engine:
         if work_res < 32:
             raise ModelError("--work-res must be at least 32")
         self.device = resolve_device(device)
+        keep_freed_memory()
         self.colorizer: Colorizer = create(model, device=self.device)
         self.work_res = work_res
 

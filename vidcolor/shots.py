@@ -81,7 +81,7 @@ class CutDetector:
         self._previous: _Features | None = None
         self._scores: deque[tuple[int, float]] = deque()
         self._history: deque[float] = deque(maxlen=window)
-        self._last_cut = 0
+        self._last_cut = -min_length  # a cut may come early in the film
 
     def push(self, index: int, small: np.ndarray) -> list[int]:
         features = _Features(small)
