@@ -21,9 +21,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL = Path(os.environ.get("VIDCOLOR_EVAL", ROOT.parent / "shared" / "eval"))
+LOAD_AT_START = os.getloadavg()[0]
+TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before a script changes it
 
 
 # -- options and output -------------------------------------------------------------------
@@ -66,7 +69,6 @@ def _run(cmd: list[str]) -> str:
 def machine() -> dict:
     """What the figures were measured on, and at which commit."""
     import cv2
-    import torch
 
     cpu = "unknown"
     try:
@@ -93,25 +95,26 @@ def machine() -> dict:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": _run(["git", "rev-parse", "--short", "HEAD"]) + (" (vidcolor/ modified)" if dirty else ""),
-        "nproc": os.cpu_count(),
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu": cpu,
         "ram": ram,
         "os": os_name,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        "torch_default_threads": TORCH_DEFAULT_THREADS,
         "av": av.__version__,
         "libavcodec": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
         "opencv": cv2.__version__,
         "numpy": np.__version__,
+        "load_1min": f"{LOAD_AT_START:.2f} at start, {os.getloadavg()[0]:.2f} at end",
     }
 
 
 def machine_line(m: dict) -> str:
     return (
         f"{m['date']}, commit {m['commit']}; {m['nproc']} x {m['cpu']}, {m['ram']} RAM, {m['os']}; "
-        f"Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), av {m['av']} (libavcodec {m['libavcodec']}), "
-        f"OpenCV {m['opencv']}, numpy {m['numpy']}"
+        f"Python {m['python']}, torch {m['torch']} ({m['torch_default_threads']} threads by default), av {m['av']} (libavcodec {m['libavcodec']}), "
+        f"OpenCV {m['opencv']}, numpy {m['numpy']}; load average (1 min) {m['load_1min']}"
     )
 
 

@@ -7,7 +7,8 @@ full:  vidcolor.pipeline.colorize_video, as ``vidcolor INPUT --reference REF --m
        transfer`` runs it (REF: the clip's first frame in colour, saved to a PNG).
 
 Both run in this process (the model is built once, before timing; preparing the reference
-is timed). Runs are interleaved (floor, full, floor, full, ...) because the machine is
+is timed), with glibc's allocator tuned as ``vidcolor``'s main() does
+(vidcolor.allocator.keep_freed_memory; --default-malloc leaves glibc's defaults). Runs are interleaved (floor, full, floor, full, ...) because the machine is
 noisy; medians are reported, and the ratio full/floor is the median of the ratios of each
 side-by-side pair. CPU seconds per frame (user and system, all threads) come from
 getrusage.
@@ -77,7 +78,16 @@ def main() -> None:
     p.add_argument("--seconds-1080p", type=float, default=2.0, help="length used at 1080p (default 2 s)")
     p.add_argument("--work-res", type=int, default=256, help="vidcolor --work-res (default 256, the CLI default)")
     p.add_argument("--torch-threads", type=int, help="torch.set_num_threads for the experiment (default: torch's)")
+    p.add_argument("--default-malloc", action="store_true", help="do not tune the allocator as the vidcolor command does")
     args = p.parse_args()
+    allocator = "glibc defaults"
+    if not args.default_malloc:
+        try:
+            from vidcolor.allocator import keep_freed_memory
+        except ImportError:  # versions before the allocator tuning
+            pass
+        else:
+            allocator = "keep_freed_memory()" if keep_freed_memory() else "glibc defaults (tuning unavailable)"
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     console.setup(quiet=True)
@@ -113,8 +123,10 @@ def main() -> None:
         rows,
     )
     text += (f"\n\n{args.runs} interleaved runs each; model `transfer`, --work-res {args.work_res}, CPU, "
-             f"torch threads {torch.get_num_threads()}; full/floor = median of the per-pair fps ratios.")
-    common.report("Throughput", text, {"results": results, "work_res": args.work_res}, args)
+             f"torch threads {torch.get_num_threads()}, allocator: {allocator}; full/floor = median of the per-pair "
+             f"fps ratios.")
+    data = {"results": results, "work_res": args.work_res, "torch_threads": torch.get_num_threads(), "allocator": allocator}
+    common.report("Throughput", text, data, args)
 
 
 if __name__ == "__main__":
