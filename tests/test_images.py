@@ -212,3 +212,14 @@ def test_preview_of_a_photo(tmp_path, reference):
     rgb = read_rgb_image(sheet)
     assert rgb.shape[0] == ROW_HEIGHT + 4  # one row
     assert mean_chroma(rgb[:ROW_HEIGHT, -round(96 * ROW_HEIGHT / 64) :]) > MIN_CHROMA
+
+
+def test_output_folder_inside_the_input_is_not_read_back(tmp_path, reference):
+    src = tmp_path / "photos"
+    photos = _make_tree(src)
+    out = src / "coloured"
+    for _ in range(2):
+        run = colorize_cli(src, out, reference)
+        assert run.code == 0, run.stderr
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(_expected_output(rel) for rel in photos)

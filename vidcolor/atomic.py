@@ -25,7 +25,12 @@ def check_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> 
             raise OutputError(f"{path}: the output would replace the input; choose another -o")
     if path.exists() and not overwrite:
         raise OutputError(f"{path}: exists; pass --overwrite to replace it")
-    folder = path.parent
+    check_writable_folder(path.parent)
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Refuse a folder that cannot be created or written (its nearest existing ancestor
+    must be a writable folder)."""
     probe = folder
     while not probe.exists():
         probe = probe.parent

@@ -14,7 +14,7 @@ from typing import List, Optional
 import typer
 
 from vidcolor import colorizers, console
-from vidcolor.atomic import as_output_error, check_output
+from vidcolor.atomic import as_output_error, check_output, check_writable_folder
 from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
 from vidcolor.shots import DEFAULT_THRESHOLD
 
@@ -157,7 +157,7 @@ def colorize(
     if input.is_dir() and not preview:
         if target.exists() and not target.is_dir():
             raise OutputError(f"{target}: exists and is not a folder")
-        check_output(target / "probe", overwrite=True)
+        check_writable_folder(target)
     else:
         check_output(target, overwrite, (input,))
     if not input.is_dir() and not is_image_path(input) and not preview:

@@ -173,6 +173,8 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
     whose output already exists are kept (so an interrupted run resumes) unless
     ``overwrite``. Returns the number of images written."""
     images, others = list_images(source)
+    inside = output.resolve()
+    images = [p for p in images if not p.resolve().is_relative_to(inside)]  # an output folder within the input
     for other in others:
         log.warning(f"skipping {other.relative_to(source)}: not an image")
     if not images:
