@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import time
-from collections import deque
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +61,7 @@ from vidcolor.engine import Engine
 from vidcolor.errors import CorruptMediaError, InputError, ModelError
 from vidcolor.images import IMAGE_SUFFIXES, read_rgb, write_image
 from vidcolor.metrics import AbScorer, FlowTracker, VideoScorer, colourfulness, lab_of, psnr, ssim
-from vidcolor.shots import DEFAULT_THRESHOLD, CutDetector, analysis_image
+from vidcolor.shots import DEFAULT_THRESHOLD, ShotFollower
 from vidcolor.video_reader import MAX_CONSECUTIVE_BAD, open_video
 
 log = logging.getLogger("vidcolor")
@@ -181,32 +180,6 @@ def first_frame(item: Item) -> np.ndarray:
         for rgb in frames:
             return rgb
     raise InputError(f"{item.path}: no frames")
-
-
-class ShotFollower:
-    """The shot detector on frames as they come, releasing each frame once it is known
-    whether it starts a shot (the detector decides a frame ``window`` frames later)."""
-
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD):
-        self.detector = CutDetector(threshold=threshold)
-        self.pending: deque = deque()
-        self.cuts: set[int] = set()
-
-    def push(self, index: int, rgb: np.ndarray, grey: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray, bool]]:
-        self.pending.append((index, rgb, grey))
-        self.cuts.update(self.detector.push(index, analysis_image(grey)))
-        return self._release(index - self.detector.window)
-
-    def flush(self) -> list[tuple[int, np.ndarray, np.ndarray, bool]]:
-        self.cuts.update(self.detector.flush())
-        return self._release(math.inf)
-
-    def _release(self, upto: float) -> list:
-        out = []
-        while self.pending and self.pending[0][0] <= upto:
-            i, rgb, grey = self.pending.popleft()
-            out.append((i, rgb, grey, i == 0 or i in self.cuts))
-        return out
 
 
 # -- scoring ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ The defaults were chosen on real cuts (BENCHMARKS.md, shot detection).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,33 @@ class CutDetector:
         return []
 
 
+class ShotFollower:
+    """The cut detector on frames as they come: :meth:`push` keeps each frame (with any
+    payload) until the detector has decided whether it starts a shot, ``window`` frames
+    later, then releases it as ``(index, payload, grey, starts_shot)``, in order."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD):
+        self.detector = CutDetector(threshold=threshold)
+        self.pending: deque = deque()
+        self.cuts: set[int] = set()
+
+    def push(self, index: int, payload, grey: np.ndarray) -> list[tuple[int, object, np.ndarray, bool]]:
+        self.pending.append((index, payload, grey))
+        self.cuts.update(self.detector.push(index, analysis_image(grey)))
+        return self._release(index - self.detector.window)
+
+    def flush(self) -> list[tuple[int, object, np.ndarray, bool]]:
+        self.cuts.update(self.detector.flush())
+        return self._release(math.inf)
+
+    def _release(self, upto: float) -> list:
+        out = []
+        while self.pending and self.pending[0][0] <= upto:
+            i, payload, grey = self.pending.popleft()
+            out.append((i, payload, grey, i == 0 or i in self.cuts))
+        return out
+
+
 def scan_shots(
     path: str | Path,
     threshold: float = DEFAULT_THRESHOLD,
@@ -126,33 +154,26 @@ def scan_shots(
     """Detect the shots of a film in one streaming pass. ``on_keyframe(shot, grey)`` is
     called with the first frame of each shot (full resolution grey levels) as soon as the
     shot's start is known; the shot's end fields are final only in the returned list."""
-    detector = CutDetector(threshold=threshold)
-    pending: deque = deque(maxlen=detector.window + 2)
+    follower = ShotFollower(threshold)
     starts: list[tuple[int, float]] = []
     last_index, last_time, step = -1, 0.0, 0.0
 
-    def open_shot(index: int) -> None:
-        for i, t, grey in pending:
-            if i == index:
-                starts.append((i, t))
+    def take(released: list) -> None:
+        for index, time, grey, starts_shot in released:
+            if starts_shot:
+                starts.append((index, time))
                 if on_keyframe is not None:
-                    on_keyframe(Shot(len(starts) - 1, i, i + 1, t, t), grey)
-                return
+                    on_keyframe(Shot(len(starts) - 1, index, index + 1, time, time), grey)
 
     with VideoReader(path, start=start, end=end, copy=False) as reader:
         for frame in reader.frames():
-            pending.append((frame.index, frame.time, frame.grey))
-            if frame.index == 0:
-                open_shot(0)
-            for cut in detector.push(frame.index, analysis_image(frame.grey)):
-                open_shot(cut)
+            take(follower.push(frame.index, frame.time, frame.grey))
             if last_index >= 0:
                 step = frame.time - last_time
             last_index, last_time = frame.index, frame.time
             if progress is not None:
                 progress(1)
-        for cut in detector.flush():
-            open_shot(cut)
+        take(follower.flush())
     shots = []
     for n, (i, t) in enumerate(starts):
         end_frame, end_time = (starts[n + 1] if n + 1 < len(starts) else (last_index + 1, last_time + step))
