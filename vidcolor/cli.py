@@ -190,7 +190,7 @@ def shots(
     """List the shots of a film (index, frames, times); optionally export their keyframes."""
     import numpy as np
 
-    from vidcolor.images import write_image
+    from vidcolor.images import eight_bit, write_image
     from vidcolor.shots import scan_shots
 
     console.setup(quiet)
@@ -199,10 +199,8 @@ def shots(
     written = []
 
     def export(shot, grey) -> None:
-        if grey.dtype != np.uint8:
-            grey = (grey >> 8).astype(np.uint8)
         path = export_keyframes / f"shot_{shot.index:04d}.png"
-        write_image(path, np.repeat(grey[..., None], 3, axis=2))
+        write_image(path, np.repeat(eight_bit(grey)[..., None], 3, axis=2))
         written.append(path)
 
     with console.progress(None, film.name) as bar:

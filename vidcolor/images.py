@@ -14,6 +14,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 WRITE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
+def eight_bit(grey: np.ndarray) -> np.ndarray:
+    """Grey levels of any depth (uint8 or uint16) as uint8."""
+    return grey if grey.dtype == np.uint8 else (grey >> 8).astype(np.uint8)
+
+
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 

@@ -19,7 +19,7 @@ from vidcolor.color import rgb_to_grey_levels
 from vidcolor.engine import Engine
 from vidcolor.errors import InputError
 from vidcolor.images import is_image_path, list_images, read_image, write_image
-from vidcolor.references import ReferenceSet, best_reference, reference_signatures
+from vidcolor.references import ReferenceSet
 from vidcolor.shots import DEFAULT_THRESHOLD, Shot, scan_shots
 from vidcolor.video_reader import Frame, VideoReader
 from vidcolor.video_writer import DEFAULT_CODEC, VideoWriter
@@ -67,7 +67,6 @@ def plan_references(source: Path, refs: ReferenceSet, options: VideoOptions) -> 
     """One reference for all shots, or a shot scan choosing the best (or mapped) one."""
     if not refs.needs_shots:
         return ReferencePlan([0], [refs.mapping.get(0, 0)])
-    signatures = reference_signatures(refs)
     choice: list[int] = []
     starts: list[int] = []
 
@@ -75,7 +74,7 @@ def plan_references(source: Path, refs: ReferenceSet, options: VideoOptions) -> 
         if shot.index in refs.mapping:
             best, how = refs.mapping[shot.index], "mapped"
         else:
-            best, score = best_reference(grey, signatures)
+            best, score = refs.choose(grey)
             how = f"best match, similarity {score:.2f}"
         starts.append(shot.start_frame)
         choice.append(best)
@@ -155,16 +154,20 @@ def load_grey(path: Path) -> np.ndarray:
     return image
 
 
-def colorize_image(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, signatures=None) -> None:
-    grey = load_grey(source)
-    reference = None
-    if refs is not None and len(refs):
-        index = 0
-        if len(refs) > 1:
-            index, score = best_reference(grey, signatures or reference_signatures(refs))
-            log.info(f"{source.name}: reference {refs.references[index].name} (similarity {score:.2f})")
-        reference = refs.references[index].rgb
-    rgb = engine.colorize([grey], engine.prepare(reference))[0]
+def colorize_grey(grey: np.ndarray, engine: Engine, refs: ReferenceSet | None, prepared: dict) -> tuple[np.ndarray, int, float]:
+    """Colour one image's grey levels with the reference most like it; ``prepared`` keeps
+    each reference's preparation for the next image. Returns the RGB image, the index of
+    the reference used (-1 for automatic models) and its similarity."""
+    index, score = (-1, 0.0) if refs is None or not len(refs) else refs.choose(grey)
+    if index not in prepared:
+        prepared[index] = engine.prepare(refs.references[index].rgb if index >= 0 else None)
+    return engine.colorize([grey], prepared[index])[0], index, score
+
+
+def colorize_image(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, prepared: dict | None = None) -> None:
+    rgb, index, score = colorize_grey(load_grey(source), engine, refs, {} if prepared is None else prepared)
+    if refs is not None and len(refs) > 1:
+        log.info(f"{source.name}: reference {refs.references[index].name} (similarity {score:.2f})")
     write_image(output, rgb)
 
 
@@ -179,7 +182,7 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
         log.warning(f"skipping {other.relative_to(source)}: not an image")
     if not images:
         raise InputError(f"{source}: no images in this folder")
-    signatures = reference_signatures(refs) if refs is not None and len(refs) > 1 else None
+    prepared: dict = {}
     todo = []
     for image in images:
         target = output / image.relative_to(source).with_suffix(_image_suffix(image))
@@ -190,7 +193,7 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
         log.info(f"{len(images) - len(todo)} image(s) already done in {output}; continuing with the rest")
     with console.progress(len(todo), source.name, unit="images") as bar:
         for image, target in todo:
-            colorize_image(image, target, engine, refs, signatures)
+            colorize_image(image, target, engine, refs, prepared)
             bar.update(1)
     return len(todo)
 

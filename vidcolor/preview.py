@@ -12,9 +12,9 @@ import numpy as np
 
 from vidcolor.engine import Engine
 from vidcolor.errors import InputError
-from vidcolor.images import is_image_path, list_images, write_image
-from vidcolor.pipeline import load_grey
-from vidcolor.references import ReferenceSet, best_reference, reference_signatures
+from vidcolor.images import eight_bit, is_image_path, list_images, write_image
+from vidcolor.pipeline import colorize_grey, load_grey
+from vidcolor.references import ReferenceSet
 from vidcolor.video_reader import VideoReader
 
 ROW_HEIGHT = 240
@@ -49,9 +49,7 @@ def _fit(rgb: np.ndarray) -> np.ndarray:
 
 
 def _grey_rgb(grey: np.ndarray) -> np.ndarray:
-    if grey.dtype != np.uint8:
-        grey = (grey >> 8).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=2)
+    return np.repeat(eight_bit(grey)[..., None], 3, axis=2)
 
 
 def write_preview(
@@ -64,13 +62,10 @@ def write_preview(
     end: float | None = None,
 ) -> None:
     rows = []
-    signatures = reference_signatures(refs) if refs is not None and len(refs) > 1 else None
+    prepared: dict = {}
     for grey in sample_frames(source, count, start, end):
-        reference = None
-        if refs is not None and len(refs):
-            index = best_reference(grey, signatures)[0] if signatures else 0
-            reference = refs.references[index].rgb
-        out = engine.colorize([grey], engine.prepare(reference))[0]
+        out, index, _ = colorize_grey(grey, engine, refs, prepared)
+        reference = refs.references[index].rgb if index >= 0 else None
         tiles = [_fit(_grey_rgb(grey))]
         if reference is not None:
             tiles.append(_fit(reference))

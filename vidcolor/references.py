@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -20,7 +20,7 @@ import numpy as np
 
 from vidcolor.color import is_grey, rgb_to_grey_levels
 from vidcolor.errors import InputError, ReferenceImageError
-from vidcolor.images import is_image_path, list_images, read_rgb
+from vidcolor.images import eight_bit, is_image_path, list_images, read_rgb
 
 log = logging.getLogger("vidcolor")
 
@@ -43,9 +43,19 @@ class ReferenceSet:
 
     references: list[Reference]
     mapping: dict[int, int]  # shot index -> index into references
+    _signatures: list[np.ndarray] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.references)
+
+    def choose(self, grey: np.ndarray) -> tuple[int, float]:
+        """The reference most like grey levels ``(H, W)``, and its similarity (1.0 when
+        there is only one)."""
+        if len(self.references) == 1:
+            return 0, 1.0
+        if self._signatures is None:
+            self._signatures = reference_signatures(self)
+        return best_reference(grey, self._signatures)
 
     @property
     def needs_shots(self) -> bool:
@@ -122,8 +132,7 @@ def gather_references(items: list[Path]) -> ReferenceSet:
 def signature(grey: np.ndarray) -> np.ndarray:
     """Luminance signature of grey levels ``(H, W)`` (uint8/uint16): three zero-mean unit
     vectors (histogram, thumbnail, orientation grid) end to end."""
-    if grey.dtype != np.uint8:
-        grey = (grey >> 8).astype(np.uint8)
+    grey = eight_bit(grey)
     h, w = grey.shape
     scale = 128 / min(h, w)
     small = cv2.resize(grey, (max(16, round(w * scale)), max(16, round(h * scale))), interpolation=cv2.INTER_AREA)

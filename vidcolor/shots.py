@@ -22,6 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from vidcolor.images import eight_bit
 from vidcolor.video_reader import VideoReader
 
 ANALYSIS_WIDTH = 160
@@ -43,8 +44,7 @@ class Shot:
 
 def analysis_image(grey: np.ndarray) -> np.ndarray:
     """Small uint8 copy of a frame's grey levels for the detector."""
-    if grey.dtype != np.uint8:
-        grey = (grey >> 8).astype(np.uint8)
+    grey = eight_bit(grey)
     h, w = grey.shape
     width = min(ANALYSIS_WIDTH, w)
     height = max(8, round(h * width / w))
