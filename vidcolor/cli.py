@@ -117,6 +117,7 @@ def colorize(
     ),
     auto: bool = typer.Option(False, "--auto", help="Automatic colorization, no reference."),
     model: Optional[str] = typer.Option(None, "--model", help="Colorizer by name (default: transfer)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     work_res: int = typer.Option(256, "--work-res", help="Short side (pixels) at which colour is predicted."),
     batch_size: int = typer.Option(4, "--batch-size", help="Frames per colorizer call."),
@@ -162,7 +163,7 @@ def colorize(
         check_output(target, overwrite, (input,))
     if not input.is_dir() and not is_image_path(input) and not preview:
         check_codec(codec)
-    engine = Engine(name, device=device, work_res=work_res)
+    engine = Engine(name, device=device, work_res=work_res, weights=weights)
     if preview:
         write_preview(input, target, engine, refs, start=t0, end=t1)
     elif input.is_dir():
@@ -226,6 +227,7 @@ def shots(
 def eval_command(
     data: Path = typer.Argument(..., help="A folder of colour videos and photos (recursed), or one file."),
     model: str = typer.Option(..., "--model", help="Colorizer by name, e.g. transfer."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
     reference_mode: str = typer.Option(
         "keyframe",
         "--reference-mode",
@@ -260,6 +262,7 @@ def eval_command(
         work_res=work_res,
         max_frames=max_frames,
         sheet=sheet,
+        weights=weights,
     )
     typer.echo(format_table(report))
     if json_out is not None:

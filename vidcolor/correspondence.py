@@ -33,7 +33,7 @@ class Match:
 
 
 def l2_normalise(x: torch.Tensor, dim: int = 1, eps: float = 1e-6) -> torch.Tensor:
-    return x / x.norm(dim=dim, keepdim=True).clamp_min(eps)
+    return x * torch.rsqrt((x * x).sum(dim, keepdim=True).clamp_min(eps * eps))
 
 
 def flatten(x: torch.Tensor) -> torch.Tensor:
@@ -128,22 +128,35 @@ def matching_features(levels: list[torch.Tensor], level: int) -> torch.Tensor:
     return l2_normalise(torch.cat(parts, 1))
 
 
+def _neighbour_centres(centre: torch.Tensor) -> torch.Tensor:
+    """PatchMatch-style propagation: for each position, its own match and the matches of its
+    four neighbours moved back by the step to that neighbour. ``(B, h, w, 2)`` -> ``(B, h, w, 5, 2)``."""
+    padded = F.pad(centre.permute(0, 3, 1, 2).float(), (1, 1, 1, 1), mode="replicate").permute(0, 2, 3, 1).long()
+    h, w = centre.shape[1:3]
+    out = [centre]
+    for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        step = torch.tensor([dx, dy], device=centre.device)
+        out.append(padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] - step)
+    return torch.stack(out, 3)
+
+
 def refine(field: torch.Tensor, target: torch.Tensor, reference: torch.Tensor, radius: int = 1,
            chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
-    """Re-choose every match within a ``(2r+1)^2`` window of reference positions around its
-    current one, by cosine similarity of unit features ``target`` ``(B, C, h, w)`` and
-    ``reference`` ``(B or 1, C, H, W)``; ``field`` is ``(B, h, w, 2)``."""
+    """Re-choose every match among the reference positions within ``radius`` of its current
+    match and of its neighbours' matches (propagated), by cosine similarity of unit features
+    ``target`` ``(B, C, h, w)`` and ``reference`` ``(B or 1, C, H, W)``; ``field`` is
+    ``(B, h, w, 2)``."""
     b, c, h, w = target.shape
     hr, wr = reference.shape[-2:]
-    centre = to_pixels(field, hr, wr)  # (B, h, w, 2)
+    centres = _neighbour_centres(to_pixels(field, hr, wr))  # (B, h, w, 5, 2)
     offsets = torch.arange(-radius, radius + 1, device=field.device)
     dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
-    cand = centre.unsqueeze(3) + torch.stack((dx.flatten(), dy.flatten()), -1)  # (B, h, w, K, 2)
+    window = torch.stack((dx.flatten(), dy.flatten()), -1)  # (K, 2)
+    cand = (centres.unsqueeze(4) + window).flatten(3, 4)  # (B, h, w, 5K, 2)
     cand[..., 0].clamp_(0, wr - 1)
     cand[..., 1].clamp_(0, hr - 1)
     k = cand.shape[3]
-    cand = cand.view(b, h * w, k, 2)
-    flat_index = cand[..., 1] * wr + cand[..., 0]  # (B, N, K)
+    flat_index = (cand[..., 1] * wr + cand[..., 0]).view(b, h * w, k)  # (B, N, K)
     keys = flatten(reference).expand(b, -1, -1)  # (B, M, C)
     query = flatten(target)  # (B, N, C)
     rows = max(1, chunk_elements // max(1, b * k * c))
@@ -161,7 +174,7 @@ def refine(field: torch.Tensor, target: torch.Tensor, reference: torch.Tensor, r
 def nearest_field(target: list[torch.Tensor], reference: list[torch.Tensor], match_level: int = 4,
                   finest: int = 1, radius: int = 1) -> torch.Tensor:
     """``phi_T->R`` on the grid of level ``finest``: global matching at ``match_level`` then
-    window refinement at each finer level."""
+    window refinement at each finer level. Pyramids hold unit features."""
     query = matching_features(target, match_level)
     keys = matching_features(reference, match_level)
     b, _, h, w = query.shape
@@ -170,8 +183,7 @@ def nearest_field(target: list[torch.Tensor], reference: list[torch.Tensor], mat
     pixels = torch.stack((found.index % wr, found.index // wr), -1).view(b, h, w, 2)
     field = to_field(pixels, *keys.shape[-2:], dtype=query.dtype)
     for level in range(match_level - 1, finest - 1, -1):
-        t = l2_normalise(target[level - 1])
-        r = l2_normalise(reference[level - 1])
+        t, r = target[level - 1], reference[level - 1]
         field = refine(resize_field(field, *t.shape[-2:]), t, r, radius)
     return field
 
@@ -191,11 +203,11 @@ class Correspondence:
 
 
 def level_similarity(a: torch.Tensor, a_field: torch.Tensor | None, b: torch.Tensor, b_field: torch.Tensor) -> torch.Tensor:
-    """Cosine between features ``a`` read at ``a_field`` (identity when None) and ``b`` read at
-    ``b_field``, on the field's grid: ``(B, 1, h, w)``."""
-    fa = a if a_field is None else sample(a, a_field)
-    fb = sample(b, b_field)
-    return (l2_normalise(fa) * l2_normalise(fb)).sum(1, keepdim=True)
+    """Cosine between unit features ``a`` read at ``a_field`` (identity when None) and ``b``
+    read at ``b_field``, on the field's grid: ``(B, 1, h, w)``."""
+    fa = a if a_field is None else l2_normalise(sample(a, a_field))
+    fb = l2_normalise(sample(b, b_field))
+    return (fa * fb).sum(1, keepdim=True)
 
 
 def correspond(target: list[torch.Tensor], reference: list[torch.Tensor], reference_ab: torch.Tensor,
@@ -204,6 +216,8 @@ def correspond(target: list[torch.Tensor], reference: list[torch.Tensor], refere
     ``(1 or B, ...)``, the reference's ab ``(1 or B, 2, H, W)`` -> inputs of the Colorization
     sub-net at ``size`` (the target's colorization resolution)."""
     b = target[0].shape[0]
+    target = [l2_normalise(f) for f in target]
+    reference = [l2_normalise(f) for f in reference]
     forward = nearest_field(target, reference, match_level, 1, radius)
     backward = nearest_field([r.expand(b, -1, -1, -1) for r in reference], target, match_level, 1, radius)
     forward = resize_field(forward, *size)

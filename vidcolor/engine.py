@@ -29,12 +29,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Engine:
-    def __init__(self, model: str, device: str = "auto", work_res: int = 256):
+    def __init__(self, model: str, device: str = "auto", work_res: int = 256, weights: str | None = None):
         if work_res < 32:
             raise ModelError("--work-res must be at least 32")
         self.device = resolve_device(device)
         keep_freed_memory()
-        self.colorizer: Colorizer = create(model, device=self.device)
+        options = {"weights": weights} if weights else {}
+        self.colorizer: Colorizer = create(model, device=self.device, **options)
         self.work_res = work_res
 
     @property

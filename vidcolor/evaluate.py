@@ -380,6 +380,7 @@ def evaluate(
     shot_threshold: float = DEFAULT_THRESHOLD,
     sheet: Path | None = None,
     sheet_items: int = 4,
+    weights: Path | None = None,
 ) -> dict:
     """Evaluate ``model`` on every video and photo under ``data_dir``; returns the report
     (see :func:`format_table` and the module docstring). ``sheet``: also write a PNG
@@ -401,7 +402,7 @@ def evaluate(
         raise InputError(
             f"{data_dir}: exemplar mode takes each item's reference from another item; it needs two or more"
         )
-    engine = Engine(model, device=device, work_res=work_res)
+    engine = Engine(model, device=device, work_res=work_res, weights=weights)
     ev = Evaluation(engine, reference_mode, batch_size, shot_threshold)
     started = time.perf_counter()
     references: list[str | None] = []

@@ -29,9 +29,11 @@ def names(automatic: bool | None = None) -> list[str]:
 def create(name: str, device="cpu", **options) -> Colorizer:
     if name not in _REGISTRY:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(names())}")
+    if options.get("weights") and not _REGISTRY[name].takes_weights:
+        raise ModelError(f"model {name!r} uses no trained weights; leave out --weights")
     return _REGISTRY[name](device=device, **options)
 
 
-from vidcolor.colorizers import transfer  # noqa: E402,F401  (registers the built-in models)
+from vidcolor.colorizers import exemplar, transfer  # noqa: E402,F401  (registers the built-in models)
 
 __all__ = ["Colorizer", "create", "names", "register"]

@@ -20,6 +20,7 @@ class Colorizer(ABC):
 
     name: str = ""
     needs_reference: bool = True
+    takes_weights: bool = False
 
     def __init__(self, device: torch.device | str = "cpu"):
         self.device = torch.device(device)

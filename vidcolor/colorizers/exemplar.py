@@ -1,0 +1,43 @@
+"""The learned exemplar network (He et al. 2018) as a colorizer: ``--model exemplar``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from vidcolor.colorizers import register
+from vidcolor.colorizers.base import Colorizer
+from vidcolor.errors import ModelError
+from vidcolor.exemplar import PreparedReference, load
+from vidcolor.weights import default_weights
+
+
+@register("exemplar")
+class ExemplarColorizer(Colorizer):
+    """Similarity sub-net + Colorization sub-net, weights from ``weights`` (a file written
+    by ``vidcolor.exemplar.save``) or the installed default. On CUDA it runs channels-last
+    under bf16 autocast."""
+
+    needs_reference = True
+    takes_weights = True
+
+    def __init__(self, device="cpu", weights: Path | str | None = None):
+        super().__init__(device)
+        path = Path(weights) if weights else default_weights("exemplar")
+        if path is None:
+            raise ModelError("model 'exemplar' has no installed weights; pass --weights FILE or use --model transfer")
+        self.net = load(path, self.device)
+        if self.device.type == "cuda":
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def prepare(self, reference: torch.Tensor) -> PreparedReference:
+        with self._autocast():
+            return self.net.prepare(reference.to(self.device))
+
+    def colorize(self, lightness: torch.Tensor, prepared: PreparedReference) -> torch.Tensor:
+        with self._autocast():
+            return self.net(lightness, prepared).float()
