@@ -141,18 +141,20 @@ def _neighbour_centres(centre: torch.Tensor) -> torch.Tensor:
 
 
 def refine(field: torch.Tensor, target: torch.Tensor, reference: torch.Tensor, radius: int = 1,
-           chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+           propagate: bool = True, chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
     """Re-choose every match among the reference positions within ``radius`` of its current
-    match and of its neighbours' matches (propagated), by cosine similarity of unit features
+    match and the matches of its four neighbours (propagated), by cosine similarity of unit features
     ``target`` ``(B, C, h, w)`` and ``reference`` ``(B or 1, C, H, W)``; ``field`` is
-    ``(B, h, w, 2)``."""
+    ``(B, h, w, 2)``. ``propagate=False`` searches the window of the own match only."""
     b, c, h, w = target.shape
     hr, wr = reference.shape[-2:]
-    centres = _neighbour_centres(to_pixels(field, hr, wr))  # (B, h, w, 5, 2)
+    centres = to_pixels(field, hr, wr)
     offsets = torch.arange(-radius, radius + 1, device=field.device)
     dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
     window = torch.stack((dx.flatten(), dy.flatten()), -1)  # (K, 2)
-    cand = (centres.unsqueeze(4) + window).flatten(3, 4)  # (B, h, w, 5K, 2)
+    cand = centres.unsqueeze(3) + window  # (B, h, w, K, 2)
+    if propagate:  # plus the neighbours' matches, moved back by one step
+        cand = torch.cat((cand, _neighbour_centres(centres)[:, :, :, 1:]), 3)
     cand[..., 0].clamp_(0, wr - 1)
     cand[..., 1].clamp_(0, hr - 1)
     k = cand.shape[3]
@@ -172,9 +174,10 @@ def refine(field: torch.Tensor, target: torch.Tensor, reference: torch.Tensor, r
 
 
 def nearest_field(target: list[torch.Tensor], reference: list[torch.Tensor], match_level: int = 4,
-                  finest: int = 1, radius: int = 1) -> torch.Tensor:
+                  finest: int = 1, radius: int = 1, propagate: bool = True, iterations: int = 2) -> torch.Tensor:
     """``phi_T->R`` on the grid of level ``finest``: global matching at ``match_level`` then
-    window refinement at each finer level. Pyramids hold unit features."""
+    ``iterations`` rounds of window search and propagation at each finer level. Pyramids
+    hold unit features."""
     query = matching_features(target, match_level)
     keys = matching_features(reference, match_level)
     b, _, h, w = query.shape
@@ -184,7 +187,9 @@ def nearest_field(target: list[torch.Tensor], reference: list[torch.Tensor], mat
     field = to_field(pixels, *keys.shape[-2:], dtype=query.dtype)
     for level in range(match_level - 1, finest - 1, -1):
         t, r = target[level - 1], reference[level - 1]
-        field = refine(resize_field(field, *t.shape[-2:]), t, r, radius)
+        field = resize_field(field, *t.shape[-2:])
+        for _ in range(iterations):
+            field = refine(field, t, r, radius, propagate)
     return field
 
 
