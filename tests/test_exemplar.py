@@ -345,3 +345,22 @@ def test_cli_without_exemplar_weights_fails_cleanly(tmp_path, monkeypatch, refer
     assert_clean_error(run, "exemplar", "--weights")
     run = run_cli(clip, "-r", reference, "--model", "transfer", "--weights", tmp_path / "w.safetensors")
     assert_clean_error(run, "no trained weights")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_agrees_with_the_cpu(tmp_path):
+    from vidcolor.colorizers import create
+
+    torch.manual_seed(0)
+    weights = tmp_path / "exemplar.safetensors"
+    save(ExemplarNet(ExemplarConfig(width=16)).eval(), weights)
+    target, ref = pair(4)
+    lightness = color.rgb_to_lab(target[None])[:, :1].expand(4, -1, -1, -1).contiguous()
+    results = []
+    for device in ("cpu", "cuda"):
+        model = create("exemplar", device=device, weights=weights)
+        with torch.no_grad():
+            results.append(model.colorize(lightness.to(device), model.prepare(ref[None])).float().cpu())
+    difference = (results[0] - results[1]).abs()
+    assert difference.mean() < 2.0 and difference.quantile(0.95) < 6.0  # ab units; bf16 may flip a few matches

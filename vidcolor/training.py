@@ -19,7 +19,7 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -182,8 +182,10 @@ def _autocast(device: torch.device, precision: str):
 
 
 def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] | None = None,
-          device: str = "cpu", resume: bool = False) -> Path:
-    """Train ``config.model`` on the media under ``data``; returns the exported weights."""
+          device: str = "cpu", resume: bool = False, steps: int | None = None) -> Path:
+    """Train ``config.model`` on the media under ``data``; returns the exported weights.
+    ``resume`` continues the run in ``run_dir`` with its own settings (``steps``, when
+    given, sets a new total)."""
     from vidcolor.engine import resolve_device
 
     run_dir = Path(run_dir)
@@ -195,7 +197,9 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
         if not checkpoint_path.is_file():
             raise InputError(f"{run_dir}: no checkpoint.pt to resume from")
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        config = TrainConfig(**state["config"])
+        if state.get("model") != config.model:
+            raise InputError(f"{run_dir}: holds a {state.get('model')} run, not {config.model}")
+        config = replace(TrainConfig(**state["config"]), steps=steps or state["config"]["steps"])
     elif checkpoint_path.exists():
         raise InputError(f"{run_dir}: holds a run already; resume it with --resume or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)

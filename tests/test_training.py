@@ -1,0 +1,103 @@
+"""`vidcolor train`: the loop learns, checkpoints resume exactly, outputs load."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import assert_clean_error, moving_colour, run_cli, write_clip, write_png
+from test_exemplar import scene
+from vidcolor.data import ExemplarPairs, load_media
+from vidcolor.exemplar import load
+from vidcolor.training import TrainConfig, train
+
+
+@pytest.fixture
+def media(tmp_path):
+    folder = tmp_path / "data"
+    for k in range(4):
+        write_png(folder / f"photo{k}.png", scene(k, 72))
+    write_png(folder / "grey.png", np.full((48, 48), 120, np.uint8))
+    write_clip(folder / "clip.mp4", frames=12, size=(80, 64), content=moving_colour)
+    return folder
+
+
+def settings(tmp_path, **extra) -> object:
+    path = tmp_path / "tiny.json"
+    values = {"size": 32, "width": 8, "batch_size": 2, "val_every": 3, "val_pairs": 2, "load_size": 48, "lr": 1e-3}
+    path.write_text(json.dumps({**values, **extra}))
+    return path
+
+
+def log_rows(run) -> list[dict]:
+    with (run / "log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_media_skip_grey_and_sample_videos(media):
+    clips = load_media([media], load_size=48, frames_per_video=6)
+    names = sorted(c.name for c in clips)
+    assert names == ["clip.mp4", "photo0.png", "photo1.png", "photo2.png", "photo3.png"]
+    assert len(next(c for c in clips if c.name == "clip.mp4").frames) == 6
+    assert min(min(f.shape[-2:]) for c in clips for f in c.frames) == 48
+
+
+def test_batches_depend_on_the_step_alone(media):
+    pairs = ExemplarPairs(load_media([media], 48), size=32, batch=3, seed=5)
+    a, b = pairs.batch_at(7), pairs.batch_at(7)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[0].shape == (3, 3, 32, 32)
+    assert not torch.equal(pairs.batch_at(8)[0], a[0])
+
+
+def test_train_exemplar_from_the_command_line(tmp_path, media):
+    run = tmp_path / "run"
+    result = run_cli("train", "exemplar", "--data", media, "--out", run, "--config", settings(tmp_path), "--steps", "6", "-q")
+    assert result.code == 0, result.output
+    rows = log_rows(run)
+    assert [int(r["step"]) for r in rows] == list(range(1, 7))
+    assert rows[2]["val_psnr"] and rows[5]["val_psnr"] and not rows[3]["val_psnr"]
+    assert (run / "val_000003.png").is_file() and (run / "val_000006.png").is_file()
+    model = load(run / "exemplar.safetensors")
+    assert model.config.width == 8
+
+
+def test_resume_continues_exactly(tmp_path, media):
+    config = TrainConfig.load(settings(tmp_path), model="exemplar", steps=6)
+    straight = train(config, [media], tmp_path / "straight")
+    train(TrainConfig.load(settings(tmp_path), model="exemplar", steps=3), [media], tmp_path / "split")
+    resumed = train(config, [media], tmp_path / "split", resume=True, steps=6)
+    a, b = load(straight).state_dict(), load(resumed).state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+    assert [r["step"] for r in log_rows(tmp_path / "split")] == [str(s) for s in range(1, 7)]
+
+
+def test_the_backbone_pretext_loss_falls(tmp_path, media):
+    run = tmp_path / "bb"
+    config = TrainConfig.load(settings(tmp_path, lr=3e-3, batch_size=4), model="backbone", steps=30)
+    path = train(config, [media], run)
+    losses = [float(r["loss"]) for r in log_rows(run)]
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    # and an exemplar run starts from it
+    exemplar = train(
+        TrainConfig.load(settings(tmp_path), model="exemplar", steps=1, backbone_weights=str(path)), [media], tmp_path / "ex"
+    )
+    from safetensors.torch import load_file
+
+    backbone = load_file(str(path))
+    loaded = load(exemplar).backbone.state_dict()
+    assert all(torch.equal(backbone[k], loaded[k]) for k in backbone)
+
+
+def test_training_refuses_bad_settings_and_grey_data(tmp_path, media):
+    grey = tmp_path / "grey"
+    write_png(grey / "a.png", np.full((48, 48), 90, np.uint8))
+    assert_clean_error(run_cli("train", "exemplar", "--data", grey, "--out", tmp_path / "r1", "-q"), "no colour")
+    assert_clean_error(run_cli("train", "pixcolour", "--data", media, "--out", tmp_path / "r2"), "unknown model")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"sise": 32}')
+    assert_clean_error(run_cli("train", "exemplar", "--data", media, "--config", bad, "--out", tmp_path / "r3"), "sise")
+    assert_clean_error(run_cli("train", "exemplar", "--data", media, "--out", tmp_path / "r4", "--resume"), "checkpoint")
