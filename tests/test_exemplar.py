@@ -364,3 +364,39 @@ def test_cuda_bf16_agrees_with_the_cpu(tmp_path):
             results.append(model.colorize(lightness.to(device), model.prepare(ref[None])).float().cpu())
     difference = (results[0] - results[1]).abs()
     assert difference.mean() < 2.0 and difference.quantile(0.95) < 6.0  # ab units; bf16 may flip a few matches
+
+
+def test_previous_frame_guides_where_it_matches_better():
+    torch.manual_seed(0)
+    net = ExemplarNet(SMALL).eval()
+    target, ref = pair(5)
+    lightness = color.rgb_to_lab(target[None])[:, :1]
+    with torch.no_grad():
+        prepared = net.prepare(ref[None])
+        alone = net(lightness, prepared)
+        assert torch.equal(net(lightness, prepared, prepared), alone)  # no better match: unchanged
+        remembered = torch.randn(1, 2, 64, 64) * 30
+        previous = net.prepare_lab(lightness, remembered)  # the same frame: it matches itself best
+        near = net.similarity(lightness, previous)
+        expected = net.colorize(lightness, near.warped_ab, near.similarity)
+        assert torch.allclose(net(lightness, prepared, previous), expected, atol=1e-5)
+        assert not torch.allclose(expected, alone, atol=1e-3)
+
+
+def test_engine_follows_frames_of_a_sequence_only(tmp_path):
+    from conftest import colour_reference, moving_grey
+    from vidcolor.engine import Engine
+
+    torch.manual_seed(0)
+    weights = tmp_path / "exemplar.safetensors"
+    save(ExemplarNet(SMALL).eval(), weights)
+    engine = Engine("exemplar", device="cpu", work_res=48, weights=weights)
+    greys = [moving_grey(i, 72, 48) for i in range(4)]
+    prepared = engine.prepare(colour_reference(72, 48))
+    photos = [engine.colorize(greys[2:], prepared) for _ in range(2)]
+    assert np.array_equal(photos[0], photos[1])
+    engine.colorize(greys[:2], prepared, sequence=True)
+    followed = engine.colorize(greys[2:], prepared, sequence=True)
+    assert not np.array_equal(followed, photos[0])
+    fresh = Engine("exemplar", device="cpu", work_res=48, weights=weights, follow=False)
+    assert np.array_equal(fresh.colorize(greys[2:], fresh.prepare(colour_reference(72, 48)), sequence=True), photos[0])

@@ -29,7 +29,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Engine:
-    def __init__(self, model: str, device: str = "auto", work_res: int = 256, weights: str | None = None):
+    def __init__(self, model: str, device: str = "auto", work_res: int = 256, weights: str | None = None,
+                 follow: bool = True):
         if work_res < 32:
             raise ModelError("--work-res must be at least 32")
         self.device = resolve_device(device)
@@ -37,6 +38,8 @@ class Engine:
         options = {"weights": weights} if weights else {}
         self.colorizer: Colorizer = create(model, device=self.device, **options)
         self.work_res = work_res
+        self.follow = follow and self.colorizer.follows_previous
+        self._last: tuple | None = None  # (prepared, L, ab) of the last frame of a sequence
 
     @property
     def needs_reference(self) -> bool:
@@ -52,11 +55,19 @@ class Engine:
         return self.colorizer.prepare(color.resize(image, size))
 
     @torch.no_grad()
-    def colorize(self, greys: list[np.ndarray], prepared: Any) -> np.ndarray:
-        """Grey levels ``[(H, W), ...]`` (same size, uint8 or uint16) -> RGB ``(B, H, W, 3)``."""
+    def colorize(self, greys: list[np.ndarray], prepared: Any, sequence: bool = False) -> np.ndarray:
+        """Grey levels ``[(H, W), ...]`` (same size, uint8 or uint16) -> RGB ``(B, H, W, 3)``.
+        ``sequence``: the frames follow the previous call's (video); models that can are
+        guided by the last colorized frame while the reference stays the same."""
         lightness = color.grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
         size = color.work_size(*lightness.shape[-2:], self.work_res)
         small = color.resize(lightness, size)
-        ab = self.colorizer.colorize(small, prepared).float()
+        if self.follow and sequence:
+            last = self._last
+            previous = last[1:] if last is not None and last[0] is prepared and last[1].shape == small[-1:].shape else None
+            ab = self.colorizer.colorize(small, prepared, previous).float()
+            self._last = (prepared, small[-1:], ab[-1:])
+        else:
+            ab = self.colorizer.colorize(small, prepared).float()
         ab = color.guided_upsample(ab, small, lightness)
         return color.compose_rgb(lightness, ab).cpu().numpy()

@@ -283,7 +283,7 @@ class Evaluation:
     def _batch(self, run: ItemRun, frames: list, prepared, mean_ab, reference, sheet_target: int) -> None:
         greys = [g for _, _, g in frames]
         t0 = time.perf_counter()
-        model_out = self.engine.colorize(greys, prepared)
+        model_out = self.engine.colorize(greys, prepared, sequence=run.item.kind == "video")
         run.model_seconds += time.perf_counter() - t0
         with torch.no_grad():
             lightness = grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
@@ -381,6 +381,7 @@ def evaluate(
     sheet: Path | None = None,
     sheet_items: int = 4,
     weights: Path | None = None,
+    follow: bool = True,
 ) -> dict:
     """Evaluate ``model`` on every video and photo under ``data_dir``; returns the report
     (see :func:`format_table` and the module docstring). ``sheet``: also write a PNG
@@ -402,7 +403,7 @@ def evaluate(
         raise InputError(
             f"{data_dir}: exemplar mode takes each item's reference from another item; it needs two or more"
         )
-    engine = Engine(model, device=device, work_res=work_res, weights=weights)
+    engine = Engine(model, device=device, work_res=work_res, weights=weights, follow=follow)
     ev = Evaluation(engine, reference_mode, batch_size, shot_threshold)
     started = time.perf_counter()
     references: list[str | None] = []

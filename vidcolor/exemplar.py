@@ -137,7 +137,10 @@ class ExemplarNet(nn.Module):
     def prepare(self, rgb: torch.Tensor) -> PreparedReference:
         """A reference image sRGB ``(1 or B, 3, H, W)`` in [0, 1]."""
         lab = color.rgb_to_lab(rgb)
-        return PreparedReference(self.features(lab[:, :1]), lab[:, 1:])
+        return self.prepare_lab(lab[:, :1], lab[:, 1:])
+
+    def prepare_lab(self, lightness: torch.Tensor, ab: torch.Tensor) -> PreparedReference:
+        return PreparedReference(self.features(lightness), ab)
 
     def similarity(self, lightness: torch.Tensor, reference: PreparedReference) -> Correspondence:
         """The Similarity sub-net for targets L ``(B, 1, H, W)``."""
@@ -152,9 +155,19 @@ class ExemplarNet(nn.Module):
         x = torch.cat((color.normalize_l(lightness), color.normalize_ab(guide_ab), similarity), 1)
         return color.denormalize_ab(self.colorizer(x))
 
-    def forward(self, lightness: torch.Tensor, reference: PreparedReference) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, reference: PreparedReference,
+                previous: PreparedReference | None = None) -> torch.Tensor:
+        """Colorize targets from a reference. ``previous`` (video): the last colorized frame
+        as a second exemplar; each pixel takes its aligned colour and similarity maps from
+        whichever exemplar it matches better (mean forward similarity over the levels)."""
         found = self.similarity(lightness, reference)
-        return self.colorize(lightness, found.warped_ab, found.similarity)
+        warped, similarity = found.warped_ab, found.similarity
+        if previous is not None:
+            near = self.similarity(lightness, previous)
+            better = near.similarity[:, :5].mean(1, keepdim=True) > similarity[:, :5].mean(1, keepdim=True)
+            warped = torch.where(better, near.warped_ab, warped)
+            similarity = torch.where(better, near.similarity, similarity)
+        return self.colorize(lightness, warped, similarity)
 
 
 # --- checkpoints -------------------------------------------------------------------------

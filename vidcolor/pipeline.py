@@ -110,7 +110,7 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
             nonlocal written
             if not batch:
                 return
-            rgb = engine.colorize([f.grey for f in batch], prepared_for(batch_ref))
+            rgb = engine.colorize([f.grey for f in batch], prepared_for(batch_ref), sequence=True)
             for frame, image in zip(batch, rgb):
                 writer.write(image, frame.pts, frame.rotation)
             written += len(batch)

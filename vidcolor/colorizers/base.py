@@ -15,12 +15,14 @@ class Colorizer(ABC):
     at work resolution) into whatever the model needs per reference; it is called once per
     reference and its result is handed back with every batch of that reference's frames.
     ``colorize(lightness, prepared)`` maps L ``(B, 1, h, w)`` in [0, 100] to ab
-    ``(B, 2, h, w)`` in Lab units.
+    ``(B, 2, h, w)`` in Lab units. Models with ``follows_previous`` also take ``previous``:
+    the L and ab ``(1, 1|2, h, w)`` of the frame colorized just before (video only).
     """
 
     name: str = ""
     needs_reference: bool = True
     takes_weights: bool = False
+    follows_previous: bool = False
 
     def __init__(self, device: torch.device | str = "cpu"):
         self.device = torch.device(device)

@@ -21,6 +21,7 @@ class ExemplarColorizer(Colorizer):
 
     needs_reference = True
     takes_weights = True
+    follows_previous = True
 
     def __init__(self, device="cpu", weights: Path | str | None = None):
         super().__init__(device)
@@ -38,6 +39,8 @@ class ExemplarColorizer(Colorizer):
         with self._autocast():
             return self.net.prepare(reference.to(self.device))
 
-    def colorize(self, lightness: torch.Tensor, prepared: PreparedReference) -> torch.Tensor:
+    def colorize(self, lightness: torch.Tensor, prepared: PreparedReference,
+                 previous: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         with self._autocast():
-            return self.net(lightness, prepared).float()
+            guide = self.net.prepare_lab(*previous) if previous is not None else None
+            return self.net(lightness, prepared, guide).float()
