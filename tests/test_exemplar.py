@@ -400,3 +400,23 @@ def test_engine_follows_frames_of_a_sequence_only(tmp_path):
     assert not np.array_equal(followed, photos[0])
     fresh = Engine("exemplar", device="cpu", work_res=48, weights=weights, follow=False)
     assert np.array_equal(fresh.colorize(greys[2:], fresh.prepare(colour_reference(72, 48)), sequence=True), photos[0])
+
+
+def test_backbone_files_round_trip_and_come_out_of_exemplar_checkpoints(tmp_path):
+    torch.manual_seed(0)
+    net = ExemplarNet(SMALL).eval()
+    save(net, tmp_path / "exemplar.safetensors")
+    backbones.save(net.backbone, tmp_path / "backbone.safetensors")
+    image = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        expected = net.backbone(image)[-1]
+        for name in ("exemplar.safetensors", "backbone.safetensors"):
+            assert torch.equal(backbones.load(tmp_path / name)(image)[-1], expected)
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "other.safetensors"), metadata={"model": "siggraph17"})
+    with pytest.raises(ModelError, match="siggraph17"):
+        backbones.load(tmp_path / "other.safetensors")
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "bad.safetensors"), metadata={"model": "backbone", "backbone": "compact"})
+    with pytest.raises(ModelError, match="missing"):
+        backbones.load(tmp_path / "bad.safetensors")

@@ -11,7 +11,9 @@ the sRGB colour with R = G = B) and returns five feature maps, finest first, at 
   reaches (the one-pixel border).
 - ``compact``: a small backbone of our own (about 1 M parameters), trained from our data.
 
-``create(name)`` builds one by name; ``names()`` lists them.
+``create(name)`` builds one by name; ``names()`` lists them. ``save`` writes a backbone's
+weights as safetensors; ``load`` reads them back, or takes the backbone out of an exemplar
+checkpoint.
 """
 
 from __future__ import annotations
@@ -171,3 +173,52 @@ class CompactBackbone(Backbone):
             x = stage(x)
             out.append(x)
         return out
+
+
+def save(backbone: Backbone, path: Path | str) -> None:
+    """A backbone's weights, as safetensors naming the architecture (written whole, then renamed)."""
+    from safetensors.torch import save_file
+
+    from vidcolor.atomic import atomic_output
+
+    state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+    with atomic_output(Path(path)) as partial:
+        save_file(state, str(partial), metadata={"model": "backbone", "backbone": backbone.name})
+
+
+def load(path: Path | str, device: torch.device | str = "cpu") -> Backbone:
+    """A backbone from a file written by ``save``, or the backbone of an exemplar checkpoint."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such weights file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as e:
+        raise ModelError(f"{path}: not a safetensors weights file ({e})") from None
+    if metadata.get("model") == "exemplar":
+        from vidcolor.exemplar import load as load_exemplar
+
+        return load_exemplar(path, device).backbone
+    if metadata.get("model") != "backbone":
+        raise ModelError(f"{path}: holds model {metadata.get('model')!r}, not a backbone or an exemplar network")
+    from safetensors.torch import load_file
+
+    model = create(metadata.get("backbone", ""))
+    load_weights(model, path, load_file(str(path)))
+    return model.to(device).eval()
+
+
+def load_weights(model: Backbone, path: Path | str, state: dict) -> None:
+    """Strict loading with a one-line error naming the first missing or unexpected key."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ModelError(f"{path}: not weights of backbone {model.name!r} (missing {missing[:2]}, unexpected {unexpected[:2]})")
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise ModelError(f"{path}: {key} has shape {tuple(value.shape)}, {model.name!r} needs {tuple(expected[key].shape)}")
+    model.load_state_dict(state)

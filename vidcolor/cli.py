@@ -115,9 +115,18 @@ def colorize(
         help="Colour reference image; repeat it or give a folder to let each shot pick the best, "
         "or a CSV/JSON mapping shot_index,reference_path.",
     ),
+    auto_reference: bool = typer.Option(
+        False, "--auto-reference", help="Pick each shot's (or photo's) reference from --gallery by recommendation."
+    ),
+    gallery: Optional[Path] = typer.Option(
+        None, "--gallery", help="Folder of colour images for --auto-reference (default: $VIDCOLOR_GALLERY)."
+    ),
     auto: bool = typer.Option(False, "--auto", help="Automatic colorization, no reference."),
     model: Optional[str] = typer.Option(None, "--model", help="Colorizer by name (default: transfer)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
+    follow: bool = typer.Option(
+        True, "--follow/--no-follow", help="Video: also take colours from the last colorized frame (exemplar model)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     work_res: int = typer.Option(256, "--work-res", help="Short side (pixels) at which colour is predicted."),
     batch_size: int = typer.Option(4, "--batch-size", help="Frames per colorizer call."),
@@ -137,7 +146,7 @@ def colorize(
     from vidcolor.images import is_image_path
     from vidcolor.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
     from vidcolor.preview import write_preview
-    from vidcolor.references import gather_references
+    from vidcolor.references import folder_references, gather_references
     from vidcolor.video_writer import check_codec
 
     console.setup(quiet)
@@ -150,8 +159,16 @@ def colorize(
         raise InputError("--batch-size must be at least 1")
     if not 0.0 < shot_threshold <= 1.0:
         raise InputError("--shot-threshold must be in (0, 1]")
-    name = _choose_model(model, auto, bool(reference))
-    refs = gather_references(reference) if reference else None
+    if auto_reference:
+        if reference:
+            raise InputError("--auto-reference picks references from --gallery; leave out --reference")
+        gallery = gallery or (Path(os.environ["VIDCOLOR_GALLERY"]) if os.environ.get("VIDCOLOR_GALLERY") else None)
+        if gallery is None:
+            raise ReferenceImageError("--auto-reference needs a folder of colour images: --gallery DIR (or VIDCOLOR_GALLERY)")
+    name = _choose_model(model, auto, bool(reference) or auto_reference)
+    # a folder of references is searched as a gallery when the model has deep features
+    searched = gallery if auto_reference else (reference[0] if len(reference) == 1 and reference[0].is_dir() else None)
+    refs = gather_references(reference) if reference and searched is None else None
     target = output or default_output(input)
     if preview:
         target = target if target.suffix.lower() == ".png" else target.with_name(target.stem + "_preview.png")
@@ -163,7 +180,9 @@ def colorize(
         check_output(target, overwrite, (input,))
     if not input.is_dir() and not is_image_path(input) and not preview:
         check_codec(codec)
-    engine = Engine(name, device=device, work_res=work_res, weights=weights)
+    engine = Engine(name, device=device, work_res=work_res, weights=weights, follow=follow)
+    if searched is not None:
+        refs = folder_references(searched, engine, always_recommend=auto_reference)
     if preview:
         write_preview(input, target, engine, refs, start=t0, end=t1)
     elif input.is_dir():
@@ -228,6 +247,9 @@ def eval_command(
     data: Path = typer.Argument(..., help="A folder of colour videos and photos (recursed), or one file."),
     model: str = typer.Option(..., "--model", help="Colorizer by name, e.g. transfer."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
+    follow: bool = typer.Option(
+        True, "--follow/--no-follow", help="Video: also take colours from the last colorized frame (exemplar model)."
+    ),
     reference_mode: str = typer.Option(
         "keyframe",
         "--reference-mode",
@@ -263,6 +285,7 @@ def eval_command(
         max_frames=max_frames,
         sheet=sheet,
         weights=weights,
+        follow=follow,
     )
     typer.echo(format_table(report))
     if json_out is not None:
@@ -272,7 +295,73 @@ def eval_command(
         console.log.info(f"wrote {sheet}")
 
 
-COMMANDS = {"colorize", "shots", "eval"}
+@app.command("recommend")
+@reports_errors
+def recommend_command(
+    target: Path = typer.Argument(..., help="A grey photo, or a film (its middle frame is used)."),
+    gallery: Path = typer.Option(
+        ..., "--gallery", help="Folder of colour images (recursed); its index is kept in it as .vidcolor-gallery.npz."
+    ),
+    top: int = typer.Option(5, "--top", help="How many references to list."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="Backbone weights or an exemplar checkpoint (default: the installed exemplar network's)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of lines."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; results and errors only."),
+) -> None:
+    """List the gallery images that suit a target best as colour references (score, global score, path)."""
+    import json
+
+    from vidcolor.engine import resolve_device
+    from vidcolor.recommend import recommend_for
+
+    console.setup(quiet)
+    if top < 1:
+        raise InputError("--top must be at least 1")
+    found = recommend_for(target, gallery, top=top, weights=weights, device=resolve_device(device))
+    if as_json:
+        typer.echo(json.dumps([{"path": str(r.path), "score": r.score, "global_score": r.global_score} for r in found], indent=2))
+    else:
+        for r in found:
+            typer.echo(f"{r.score:.4f}\t{r.global_score:.4f}\t{r.path}")
+
+
+@app.command("train")
+@reports_errors
+def train_command(
+    model: str = typer.Argument(..., help="What to train: exemplar or backbone."),
+    data: List[Path] = typer.Option(..., "--data", help="Folders of colour photos and videos (repeat for more)."),
+    val: List[Path] = typer.Option([], "--val", help="Held-out folders for validation (default: the training data)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/MODEL)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Settings file (TOML or JSON), e.g. train/exemplar.toml."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimisation steps."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate."),
+    backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="Start from a trained backbone."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="bf16, fp16 or fp32 (mixed precision on CUDA)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a model on your own colour photos and videos; Ctrl-C saves a checkpoint."""
+    from vidcolor.training import TrainConfig, train
+
+    console.setup(quiet)
+    for folder in [*data, *val]:
+        if not folder.exists():
+            raise InputError(f"{folder}: no such file or folder")
+    if config is not None and not config.is_file():
+        raise InputError(f"{config}: no such settings file")
+    settings = TrainConfig.load(
+        config, model=model, steps=steps, batch_size=batch_size, lr=lr, precision=precision,
+        backbone_weights=str(backbone_weights) if backbone_weights else None,
+    )
+    weights = train(settings, list(data), out or Path("runs") / model, list(val) or None, device, resume, steps)
+    console.log.info(f"wrote {weights}")
+
+
+COMMANDS = {"colorize", "shots", "eval", "train", "recommend"}
 
 
 def normalize_argv(argv: list[str]) -> list[str]:

@@ -211,8 +211,3 @@ def load(path: Path | str, device: torch.device | str = "cpu") -> ExemplarNet:
             raise ModelError(f"{path}: {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
     model.load_state_dict(state)
     return model.to(device).eval()
-
-
-def load_backbone(path: Path | str, device: torch.device | str = "cpu") -> backbones.Backbone:
-    """The feature backbone of an exemplar checkpoint (for reference recommendation)."""
-    return load(path, device).backbone

@@ -4,7 +4,8 @@ A shot is matched to the reference whose luminance looks most like its keyframe.
 signature of an image is made of three cues computed on its CIE L (the keyframe is grey,
 so colour cannot help): the luminance histogram (64 bins), a 16x16 thumbnail (layout), and
 a 4x4 grid of 8-bin gradient-orientation histograms (texture and structure). Similarity is
-the mean of the three correlations.
+the mean of the three correlations. A gallery (``gallery_references``) chooses instead by
+the deep-feature recommendation of ``vidcolor.recommend`` and reads only the images chosen.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -30,7 +32,14 @@ MAPPING_SUFFIXES = {".csv", ".json"}
 @dataclass
 class Reference:
     path: Path
-    rgb: np.ndarray  # (H, W, 3) uint8
+    _rgb: np.ndarray | None = field(default=None, repr=False)  # read on first use
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The image, ``(H, W, 3)`` uint8."""
+        if self._rgb is None:
+            self._rgb = load_reference(self.path)._rgb
+        return self._rgb
 
     @property
     def name(self) -> str:
@@ -43,6 +52,7 @@ class ReferenceSet:
 
     references: list[Reference]
     mapping: dict[int, int]  # shot index -> index into references
+    chooser: Callable[[np.ndarray], tuple[int, float]] | None = None  # default: signatures
     _signatures: list[np.ndarray] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -53,6 +63,8 @@ class ReferenceSet:
         there is only one)."""
         if len(self.references) == 1:
             return 0, 1.0
+        if self.chooser is not None:
+            return self.chooser(grey)
         if self._signatures is None:
             self._signatures = reference_signatures(self)
         return best_reference(grey, self._signatures)
@@ -170,3 +182,32 @@ def best_reference(grey: np.ndarray, signatures: list[np.ndarray]) -> tuple[int,
     scores = [similarity(sig, s) for s in signatures]
     best = int(np.argmax(scores))
     return best, scores[best]
+
+
+def gallery_references(folder: Path, backbone, device="cpu") -> ReferenceSet:
+    """Every image of ``folder`` as a candidate reference, chosen per shot (or photo) by the
+    two-stage recommendation of He et al. 2018 on ``backbone``'s features; the gallery's
+    index file is made or brought up to date first."""
+    from vidcolor.recommend import open_gallery, recommend
+
+    index = open_gallery(Path(folder), backbone, device)
+    references = [Reference(p) for p in index.paths]
+    position = {p: k for k, p in enumerate(index.paths)}
+
+    def choose(grey: np.ndarray) -> tuple[int, float]:
+        best = recommend(grey, index, top=1)[0]
+        return position[best.path], best.score
+
+    return ReferenceSet(references, {}, chooser=choose)
+
+
+def folder_references(folder: Path, engine, always_recommend: bool = False) -> ReferenceSet:
+    """A folder of references: recommended per shot on the deep features of the model's own
+    backbone (with ``always_recommend`` and a model that has none, on the default
+    recommendation backbone); otherwise chosen by luminance signatures."""
+    from vidcolor.recommend import recommendation_backbone
+
+    backbone = getattr(engine.colorizer, "backbone", None)
+    if backbone is None and not always_recommend:
+        return gather_references([folder])
+    return gallery_references(folder, backbone or recommendation_backbone(None), engine.device)

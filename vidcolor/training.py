@@ -102,26 +102,6 @@ class BackbonePretext(nn.Module):
         return color.denormalize_ab(torch.tanh(self.out(torch.relu(column))))
 
 
-def load_backbone_weights(model: nn.Module, path: Path | str) -> None:
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(path))
-    except Exception as e:
-        raise ModelError(f"{path}: not a safetensors weights file ({e})") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelError(f"{path}: not weights of this backbone (missing {missing[:2]}, unexpected {unexpected[:2]})")
-
-
-def save_backbone(backbone: nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
-    with atomic_output(path) as partial:
-        save_file(state, str(partial), metadata={"model": "backbone", "backbone": backbone.name})
-
-
 def build(config: TrainConfig) -> nn.Module:
     if config.model == "backbone":
         model = BackbonePretext(config.backbone)
@@ -130,7 +110,10 @@ def build(config: TrainConfig) -> nn.Module:
         model = ExemplarNet(ExemplarConfig(backbone=config.backbone, width=config.width))
         target = model.backbone
     if config.backbone_weights:
-        load_backbone_weights(target, config.backbone_weights)
+        trained = backbones.load(config.backbone_weights)
+        if trained.name != target.name:
+            raise ModelError(f"{config.backbone_weights}: a {trained.name} backbone, the settings ask for {target.name}")
+        target.load_state_dict(trained.state_dict())
     return model
 
 
@@ -273,7 +256,7 @@ def export(model: nn.Module, config: TrainConfig, run_dir: Path, step: int) -> P
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     if config.model == "backbone":
         path = run_dir / "backbone.safetensors"
-        save_backbone(model.backbone, path)
+        backbones.save(model.backbone, path)
     else:
         path = run_dir / "exemplar.safetensors"
         save_exemplar(model, path, {"steps": step, "size": config.size, "batch_size": config.batch_size})

@@ -32,6 +32,11 @@ class ExemplarColorizer(Colorizer):
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
 
+    @property
+    def backbone(self):
+        """The feature backbone, also used to recommend references."""
+        return self.net.backbone
+
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
