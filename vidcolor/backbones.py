@@ -177,48 +177,22 @@ class CompactBackbone(Backbone):
 
 def save(backbone: Backbone, path: Path | str) -> None:
     """A backbone's weights, as safetensors naming the architecture (written whole, then renamed)."""
-    from safetensors.torch import save_file
+    from vidcolor import weights
 
-    from vidcolor.atomic import atomic_output
-
-    state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
-    with atomic_output(Path(path)) as partial:
-        save_file(state, str(partial), metadata={"model": "backbone", "backbone": backbone.name})
+    weights.write(path, backbone.state_dict(), {"model": "backbone", "backbone": backbone.name})
 
 
 def load(path: Path | str, device: torch.device | str = "cpu") -> Backbone:
     """A backbone from a file written by ``save``, or the backbone of an exemplar checkpoint."""
-    from safetensors import safe_open
+    from vidcolor import weights
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such weights file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-    except Exception as e:
-        raise ModelError(f"{path}: not a safetensors weights file ({e})") from None
+    metadata, _ = weights.read(path, tensors=False)
     if metadata.get("model") == "exemplar":
         from vidcolor.exemplar import load as load_exemplar
 
         return load_exemplar(path, device).backbone
     if metadata.get("model") != "backbone":
         raise ModelError(f"{path}: holds model {metadata.get('model')!r}, not a backbone or an exemplar network")
-    from safetensors.torch import load_file
-
     model = create(metadata.get("backbone", ""))
-    load_weights(model, path, load_file(str(path)))
+    weights.load_strict(model, weights.read(path)[1], path, f"backbone {model.name!r}")
     return model.to(device).eval()
-
-
-def load_weights(model: Backbone, path: Path | str, state: dict) -> None:
-    """Strict loading with a one-line error naming the first missing or unexpected key."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ModelError(f"{path}: not weights of backbone {model.name!r} (missing {missing[:2]}, unexpected {unexpected[:2]})")
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise ModelError(f"{path}: {key} has shape {tuple(value.shape)}, {model.name!r} needs {tuple(expected[key].shape)}")
-    model.load_state_dict(state)

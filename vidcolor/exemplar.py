@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from vidcolor import backbones, color
+from vidcolor import backbones, color, weights
 from vidcolor.correspondence import Correspondence, correspond
 from vidcolor.errors import ModelError
 
@@ -174,40 +174,16 @@ class ExemplarNet(nn.Module):
 
 def save(model: ExemplarNet, path: Path | str, extra: dict | None = None) -> None:
     """Weights and config as one safetensors file (written whole, then renamed)."""
-    from safetensors.torch import save_file
-
-    from vidcolor.atomic import atomic_output
-
     metadata = {"model": MODEL_NAME, "config": json.dumps(asdict(model.config))}
     metadata.update({k: str(v) for k, v in (extra or {}).items()})
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_output(Path(path)) as partial:
-        save_file(state, str(partial), metadata=metadata)
+    weights.write(path, model.state_dict(), metadata)
 
 
 def load(path: Path | str, device: torch.device | str = "cpu") -> ExemplarNet:
     """An ``ExemplarNet`` from a file written by ``save`` (strict: every key, every shape)."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such weights file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:
-        raise ModelError(f"{path}: not a safetensors weights file ({e})") from None
+    metadata, state = weights.read(path)
     if metadata.get("model") != MODEL_NAME:
         raise ModelError(f"{path}: holds model {metadata.get('model')!r}, not {MODEL_NAME!r}")
     model = ExemplarNet(ExemplarConfig.from_dict(json.loads(metadata.get("config", "{}"))))
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ModelError(f"{path}: missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise ModelError(f"{path}: {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
-    model.load_state_dict(state)
+    weights.load_strict(model, state, path, "the exemplar network")
     return model.to(device).eval()
