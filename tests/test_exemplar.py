@@ -98,6 +98,7 @@ def test_torchvision_vgg19_weights_load_by_index(tmp_path):
     path = tmp_path / "vgg19.pth"
     torch.save(state, path)
     net = backbones.load_torchvision_vgg19(path)
+    assert torch.equal(backbones.load(path).features[2].weight, state["features.2.weight"])
     assert torch.equal(net.features[0].weight, state["features.0.weight"])
     assert torch.equal(net.features[28].weight, state["features.28.weight"])  # conv5_1
     assert isinstance(net.features[28], torch.nn.Conv2d) and len(net.features) == 30

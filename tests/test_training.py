@@ -101,3 +101,14 @@ def test_training_refuses_bad_settings_and_grey_data(tmp_path, media):
     bad.write_text('{"sise": 32}')
     assert_clean_error(run_cli("train", "exemplar", "--data", media, "--config", bad, "--out", tmp_path / "r3"), "sise")
     assert_clean_error(run_cli("train", "exemplar", "--data", media, "--out", tmp_path / "r4", "--resume"), "checkpoint")
+
+
+def test_exemplar_training_on_imagenet_vgg19_weights(tmp_path, media):
+    from test_exemplar import torchvision_vgg19_state
+
+    vgg = tmp_path / "vgg19.pth"
+    torch.save(torchvision_vgg19_state(), vgg)
+    config = TrainConfig.load(settings(tmp_path), model="exemplar", steps=1, backbone="vgg19_gray", backbone_weights=str(vgg))
+    model = load(train(config, [media], tmp_path / "vgg"))
+    assert model.config.backbone == "vgg19_gray"
+    assert torch.equal(model.backbone.features[0].weight, torch.load(vgg)["features.0.weight"])

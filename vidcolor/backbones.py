@@ -183,9 +183,12 @@ def save(backbone: Backbone, path: Path | str) -> None:
 
 
 def load(path: Path | str, device: torch.device | str = "cpu") -> Backbone:
-    """A backbone from a file written by ``save``, or the backbone of an exemplar checkpoint."""
+    """A backbone from a file written by ``save``, the backbone of an exemplar checkpoint, or
+    (``.pth``/``.pt``) ImageNet VGG-19 from a torchvision ``vgg19`` state dict."""
     from vidcolor import weights
 
+    if Path(path).suffix.lower() in (".pth", ".pt"):
+        return load_torchvision_vgg19(path).to(device).eval()
     metadata, _ = weights.read(path, tensors=False)
     if metadata.get("model") == "exemplar":
         from vidcolor.exemplar import load as load_exemplar
