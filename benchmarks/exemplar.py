@@ -16,7 +16,7 @@
    Features: the backbone named by ``--backbone`` with the weights of ``--weights`` (an
    exemplar checkpoint) or, without, a fixed random initialisation (seed 0).
 2. Speed: seconds per frame of the Similarity sub-net and of the Colorization sub-net for a
-   batch of frames at work resolution 256 (256x448 for 16:9), U-Net widths 32 and 64.
+   batch of frames at work resolution 256 (256x448 for 16:9), U-Net widths 16, 32 and 64.
 
     .venv/bin/python benchmarks/exemplar.py [--set kodak24] [--pairs 12] [--runs 3] [--json out.json]
 """
@@ -127,20 +127,30 @@ def correspondence_table(args, backbone) -> tuple[str, dict]:
 
 def speed_table(args, backbone_name: str) -> tuple[str, dict]:
     rows, results = [], {}
-    lightness = torch.rand(args.batch, 1, 256, 448) * 100
-    reference = torch.rand(1, 3, 256, 448)
-    for width in (32, 64):
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    lightness = torch.rand(args.batch, 1, 256, 448, device=device) * 100
+    reference = torch.rand(1, 3, 256, 448, device=device)
+
+    def now() -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    for width in (16, 32, 64):
         torch.manual_seed(0)
-        net = ExemplarNet(ExemplarConfig(backbone=backbone_name, width=width)).eval()
+        net = ExemplarNet(ExemplarConfig(backbone=backbone_name, width=width)).eval().to(device)
+        if cuda:  # as the exemplar colorizer runs it: channels-last, bf16 autocast
+            net = net.to(memory_format=torch.channels_last)
         sim_t, col_t = [], []
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             prepared = net.prepare(reference)
             for _ in range(args.runs + 1):  # the first run warms up
-                start = time.perf_counter()
+                start = now()
                 found = net.similarity(lightness, prepared)
-                mid = time.perf_counter()
+                mid = now()
                 net.colorize(lightness, found.warped_ab, found.similarity)
-                end = time.perf_counter()
+                end = now()
                 sim_t.append((mid - start) / args.batch)
                 col_t.append((end - mid) / args.batch)
         sim, col = common.median(sim_t[1:]), common.median(col_t[1:])
@@ -161,16 +171,21 @@ def main() -> None:
     p.add_argument("--backbone", default="compact", choices=backbones.names())
     p.add_argument("--weights", help="exemplar checkpoint whose backbone to use")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-correspondence", action="store_true")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the speed table is measured")
     args = p.parse_args()
     torch.manual_seed(0)
     backbone = load(args.weights).backbone if args.weights else backbones.create(args.backbone).eval()
     name = backbone.name
-    text, results = correspondence_table(args, backbone)
-    source = f"weights {args.weights}" if args.weights else "random initialisation, seed 0"
-    text = f"### Correspondence on {args.set} ({args.pairs} photos, deformation up to {args.amplitude:g} px; backbone {name}, {source})\n\n{text}"
+    text, results = "", {}
+    if not args.skip_correspondence:
+        text, results = correspondence_table(args, backbone)
+        source = f"weights {args.weights}" if args.weights else "random initialisation, seed 0"
+        text = f"### Correspondence on {args.set} ({args.pairs} photos, deformation up to {args.amplitude:g} px; backbone {name}, {source})\n\n{text}"
     if not args.skip_speed:
         speed, timing = speed_table(args, name)
-        text += f"\n\n### Speed (batch {args.batch} at 256x448, torch threads {torch.get_num_threads()})\n\n{speed}"
+        where = torch.cuda.get_device_name() + ", bf16 autocast, channels-last" if args.device == "cuda" else f"CPU, torch threads {torch.get_num_threads()}"
+        text += f"\n\n### Speed (batch {args.batch} at 256x448, {where})\n\n{speed}"
         results["speed"] = timing
     common.report("Exemplar network", text, results, args)
 

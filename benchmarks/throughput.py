@@ -3,8 +3,9 @@ encoding, at 640x360 and 1920x1080.
 
 floor: vidcolor's own VideoReader and VideoWriter with no model: decode to grey, write the
        grey as RGB (libx264, crf 18), audio copied.
-full:  vidcolor.pipeline.colorize_video, as ``vidcolor INPUT --reference REF --model
-       transfer`` runs it (REF: the clip's first frame in colour, saved to a PNG).
+full:  vidcolor.pipeline.colorize_video, as ``vidcolor INPUT --reference REF --model M``
+       runs it (REF: the clip's first frame in colour, saved to a PNG; M: --model, default
+       transfer, with --weights and --device as the command takes them).
 
 Both run in this process (the model is built once, before timing; preparing the reference
 is timed), with glibc's allocator tuned as ``vidcolor``'s main() does
@@ -13,7 +14,7 @@ noisy; medians are reported, and the ratio full/floor is the median of the ratio
 side-by-side pair. CPU seconds per frame (user and system, all threads) come from
 getrusage.
 
-    .venv/bin/python benchmarks/throughput.py [--runs 3] [--sizes 360p 1080p] [--json out.json]
+    .venv/bin/python benchmarks/throughput.py [--runs 3] [--sizes 360p 1080p] [--model M] [--device D] [--json out.json]
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ def floor(source: Path, output: Path, end: float) -> int:
     return frames
 
 
-def full(source: Path, output: Path, end: float, engine: Engine, reference: Path) -> int:
+def full(source: Path, output: Path, end: float, engine: Engine, reference: Path, batch_size: int) -> int:
     refs = gather_references([reference])
-    return colorize_video(source, output, engine, refs, VideoOptions(codec="libx264", crf=18, end=end))
+    return colorize_video(source, output, engine, refs, VideoOptions(codec="libx264", crf=18, end=end, batch_size=batch_size))
 
 
 def timed(fn, *args) -> dict:
@@ -79,6 +80,10 @@ def main() -> None:
     p.add_argument("--work-res", type=int, default=256, help="vidcolor --work-res (default 256, the CLI default)")
     p.add_argument("--torch-threads", type=int, help="torch.set_num_threads for the experiment (default: torch's)")
     p.add_argument("--default-malloc", action="store_true", help="do not tune the allocator as the vidcolor command does")
+    p.add_argument("--model", default="transfer", help="colorizer (default transfer)")
+    p.add_argument("--weights", help="weights for --model (default: the installed ones)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4, the CLI default)")
     args = p.parse_args()
     allocator = "glibc defaults"
     if not args.default_malloc:
@@ -91,7 +96,8 @@ def main() -> None:
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     console.setup(quiet=True)
-    engine = Engine("transfer", device="cpu", work_res=args.work_res)
+    options = {"weights": args.weights} if args.weights else {}
+    engine = Engine(args.model, device=args.device, work_res=args.work_res, **options)
     results, rows = {}, []
     with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
         tmp = Path(tmp)
@@ -104,7 +110,7 @@ def main() -> None:
             runs = {"floor": [], "full": []}
             for _ in range(args.runs):
                 runs["floor"].append(timed(floor, source, tmp / "floor.mp4", end))
-                runs["full"].append(timed(full, source, tmp / "full.mp4", end, engine, reference))
+                runs["full"].append(timed(full, source, tmp / "full.mp4", end, engine, reference, args.batch_size))
             ratios = [b["fps"] / a["fps"] for a, b in zip(runs["floor"], runs["full"])]
             summary = {
                 kind: {k: common.median(r[k] for r in rs) for k in ("fps", "seconds", "user_s_per_frame", "sys_s_per_frame")}
@@ -122,10 +128,12 @@ def main() -> None:
         ["size", "input", "run", "median fps", "fps per run", "user CPU s/frame", "sys CPU s/frame", "full/floor"],
         rows,
     )
-    text += (f"\n\n{args.runs} interleaved runs each; model `transfer`, --work-res {args.work_res}, CPU, "
+    where = torch.cuda.get_device_name() if engine.device.type == "cuda" else "CPU"
+    text += (f"\n\n{args.runs} interleaved runs each; model `{args.model}`, --work-res {args.work_res}, "
+             f"--batch-size {args.batch_size}, {where}, "
              f"torch threads {torch.get_num_threads()}, allocator: {allocator}; full/floor = median of the per-pair "
              f"fps ratios.")
-    data = {"results": results, "work_res": args.work_res, "torch_threads": torch.get_num_threads(), "allocator": allocator}
+    data = {"results": results, "model": args.model, "device": str(engine.device), "work_res": args.work_res, "torch_threads": torch.get_num_threads(), "allocator": allocator}
     common.report("Throughput", text, data, args)
 
 

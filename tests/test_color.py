@@ -208,3 +208,24 @@ def test_engine_on_cuda_matches_cpu():
         outputs.append(engine.colorize(grey, engine.prepare(reference)).astype(int))
     assert outputs[0].shape == outputs[1].shape == (3, 64, 96, 3)
     assert np.abs(outputs[0] - outputs[1]).mean() < 2.0
+
+
+def test_transfer_pca_is_exact_and_independent_of_the_random_state():
+    from conftest import colour_reference
+    from vidcolor.colorizers.transfer import ColorTransfer, principal_axes
+
+    g = torch.Generator().manual_seed(3)
+    samples = torch.randn(500, 12, generator=g) * torch.linspace(5, 0.1, 12)
+    centred = samples - samples.mean(0)
+    axes = principal_axes(centred, 4)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    # the same subspace as the exact SVD, axis by axis up to sign
+    assert torch.allclose((axes.T @ vh[:4].T).abs(), torch.eye(4), atol=1e-4)
+
+    reference = torch.from_numpy(colour_reference()).permute(2, 0, 1)[None].float() / 255
+    model = ColorTransfer()
+    bases = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        bases.append(model.prepare(reference).basis)
+    assert torch.equal(bases[0], bases[1])

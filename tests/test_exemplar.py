@@ -391,7 +391,7 @@ def test_engine_follows_frames_of_a_sequence_only(tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "exemplar.safetensors"
     save(ExemplarNet(SMALL).eval(), weights)
-    engine = Engine("exemplar", device="cpu", work_res=48, weights=weights)
+    engine = Engine("exemplar", device="cpu", work_res=48, weights=weights, follow=True)
     greys = [moving_grey(i, 72, 48) for i in range(4)]
     prepared = engine.prepare(colour_reference(72, 48))
     photos = [engine.colorize(greys[2:], prepared) for _ in range(2)]
@@ -399,7 +399,7 @@ def test_engine_follows_frames_of_a_sequence_only(tmp_path):
     engine.colorize(greys[:2], prepared, sequence=True)
     followed = engine.colorize(greys[2:], prepared, sequence=True)
     assert not np.array_equal(followed, photos[0])
-    fresh = Engine("exemplar", device="cpu", work_res=48, weights=weights, follow=False)
+    fresh = Engine("exemplar", device="cpu", work_res=48, weights=weights)  # off unless asked
     assert np.array_equal(fresh.colorize(greys[2:], fresh.prepare(colour_reference(72, 48)), sequence=True), photos[0])
 
 

@@ -125,7 +125,7 @@ def colorize(
     model: Optional[str] = typer.Option(None, "--model", help="Colorizer by name (default: transfer)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
     follow: bool = typer.Option(
-        True, "--follow/--no-follow", help="Video: also take colours from the last colorized frame (exemplar model)."
+        False, "--follow/--no-follow", help="Video: also take colours from the last colorized frame (exemplar model)."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     work_res: int = typer.Option(256, "--work-res", help="Short side (pixels) at which colour is predicted."),
@@ -248,7 +248,7 @@ def eval_command(
     model: str = typer.Option(..., "--model", help="Colorizer by name, e.g. transfer."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
     follow: bool = typer.Option(
-        True, "--follow/--no-follow", help="Video: also take colours from the last colorized frame (exemplar model)."
+        False, "--follow/--no-follow", help="Video: also take colours from the last colorized frame (exemplar model)."
     ),
     reference_mode: str = typer.Option(
         "keyframe",
@@ -361,7 +361,47 @@ def train_command(
     console.log.info(f"wrote {weights}")
 
 
-COMMANDS = {"colorize", "shots", "eval", "train", "recommend"}
+weights_app = typer.Typer(no_args_is_help=True, help="The installed trained weights: list and verify them.")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("list")
+@reports_errors
+def weights_list() -> None:
+    """Each installed weights file: model, file, parameters, training steps, and its status."""
+    from vidcolor import weights
+
+    entries = weights.manifest()
+    if not entries:
+        typer.echo(f"no weights are installed in {weights.weights_dir()}")
+        return
+    for entry in entries:
+        problem = weights.verify(entry)
+        params = f"{entry['parameters'] / 1e6:.1f} M parameters" if "parameters" in entry else ""
+        steps = f"{entry['training']['steps']} steps" if "steps" in entry.get("training", {}) else ""
+        details = ", ".join(x for x in (params, steps) if x)
+        typer.echo(f"{entry['name']}\t{entry['file']}\t{details}\t{'ok' if problem is None else problem}")
+
+
+@weights_app.command("verify")
+@reports_errors
+def weights_verify() -> None:
+    """Check every installed file against the manifest's sha256 and load it; exit 2 on a problem."""
+    from vidcolor import weights
+    from vidcolor.colorizers import create
+
+    entries = weights.manifest()
+    for entry in entries:
+        problem = weights.verify(entry)
+        if problem is None:
+            create(entry["name"], device="cpu", weights=weights.weights_dir() / entry["file"])
+        typer.echo(f"{entry['name']}: {problem or 'ok'}")
+        if problem:
+            raise ModelError(problem)
+    typer.echo(f"{len(entries)} weights file(s) verified in {weights.weights_dir()}")
+
+
+COMMANDS = {"colorize", "shots", "eval", "train", "recommend", "weights"}
 
 
 def normalize_argv(argv: list[str]) -> list[str]:

@@ -30,7 +30,7 @@ def resolve_device(name: str) -> torch.device:
 
 class Engine:
     def __init__(self, model: str, device: str = "auto", work_res: int = 256, weights: str | None = None,
-                 follow: bool = True):
+                 follow: bool = False):
         if work_res < 32:
             raise ModelError("--work-res must be at least 32")
         self.device = resolve_device(device)

@@ -381,7 +381,7 @@ def evaluate(
     sheet: Path | None = None,
     sheet_items: int = 4,
     weights: Path | None = None,
-    follow: bool = True,
+    follow: bool = False,
 ) -> dict:
     """Evaluate ``model`` on every video and photo under ``data_dir``; returns the report
     (see :func:`format_table` and the module docstring). ``sheet``: also write a PNG

@@ -1,12 +1,17 @@
 """Where trained weights live: ``$VIDCOLOR_WEIGHTS`` when set, else the ``weights/`` folder
-beside the package."""
+beside the package. The folder's ``MANIFEST.json`` describes each file: model name,
+architecture and config, sha256, parameter count, training data and steps, and the quality
+measured on held-out data (``vidcolor weights list|verify``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
 SUFFIX = ".safetensors"
+MANIFEST = "MANIFEST.json"
 
 
 def weights_dir() -> Path:
@@ -63,3 +68,41 @@ def load_strict(module, state: dict, path: Path | str, what: str) -> None:
         if value.shape != expected[key].shape:
             raise ModelError(f"{path}: {key} has shape {tuple(value.shape)}, {what} needs {tuple(expected[key].shape)}")
     module.load_state_dict(state)
+
+
+def sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(folder: Path | None = None) -> list[dict]:
+    """The entries of ``MANIFEST.json`` in ``folder`` (default: the weights folder); none
+    when there is no manifest."""
+    from vidcolor.errors import ModelError
+
+    path = (folder or weights_dir()) / MANIFEST
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text())["weights"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{path}: not a weights manifest ({e})") from None
+    for entry in entries:
+        if not {"name", "file", "sha256"} <= set(entry):
+            raise ModelError(f"{path}: an entry lacks name, file or sha256")
+    return entries
+
+
+def verify(entry: dict, folder: Path | None = None) -> str | None:
+    """What is wrong with a manifest entry's file (missing, changed), or None when it is
+    present and its sha256 matches."""
+    path = (folder or weights_dir()) / entry["file"]
+    if not path.is_file():
+        return f"{path}: missing"
+    found = sha256(path)
+    if found != entry["sha256"]:
+        return f"{path}: sha256 {found[:12]}..., the manifest says {entry['sha256'][:12]}..."
+    return None

@@ -36,6 +36,15 @@ class TransferReference:
     global_ab: torch.Tensor  # (2,) mean ab: the Reinhard transfer of a grey target
 
 
+def principal_axes(centred: torch.Tensor, q: int) -> torch.Tensor:
+    """The ``q`` leading principal axes ``(D, q)`` of centred samples ``(n, D)``: exact (the
+    eigenvectors of the covariance, in float64 on the CPU), so every device and every run
+    gets the same basis, up to the sign of each axis, which no distance sees."""
+    cov = (centred.T @ centred).double().cpu()
+    _, vectors = torch.linalg.eigh(cov)  # ascending eigenvalues
+    return vectors[:, -q:].flip(1).to(centred.device, centred.dtype)
+
+
 @register("transfer")
 class ColorTransfer(Colorizer):
     """Welsh et al. 2002 / Reinhard et al. 2001 colour transfer with DenseSIFT matching."""
@@ -104,9 +113,7 @@ class ColorTransfer(Colorizer):
         lightness, ab = lab[:, :1], lab[:, 1:]
         desc = self._descriptors(lightness)[0].flatten(1).T  # (hw, 128)
         centre = desc.mean(0)
-        q = min(self.pca_dims, desc.shape[1], desc.shape[0])
-        _, _, v = torch.pca_lowrank(desc - centre, q=q, center=False)
-        basis = v[:, :q]
+        basis = principal_axes(desc - centre, min(self.pca_dims, desc.shape[1], desc.shape[0]))
         features = self._pixel_features(lightness, basis, centre)[0]
         ab = ab.flatten(2)[0].T
         step = max(1, features.shape[0] // self.samples)
