@@ -80,23 +80,33 @@ def format_time(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{s:06.3f}"
 
 
+AUTOMATIC_PREFERENCE = ("eccv16", "siggraph17", "larsson", "pixcolor")
+
+
 def _choose_model(model: Optional[str], auto: bool, has_references: bool) -> str:
     if auto:
         if has_references:
             raise ModelError("--auto colorizes without a reference; leave out --reference or --auto")
-        automatic = colorizers.names(automatic=True)
         if model is None:
-            if not automatic:
+            from vidcolor.weights import default_weights
+
+            automatic = colorizers.names(automatic=True)
+            installed = [n for n in AUTOMATIC_PREFERENCE if n in automatic and default_weights(n) is not None]
+            if not installed:
                 raise ModelError(
-                    "no automatic model is installed yet; colour from a reference with --reference IMAGE"
+                    f"no automatic model has weights installed; import the authors' with 'vidcolor weights import "
+                    f"eccv16 FILE', train one ('vidcolor train eccv16'), or choose one of {', '.join(automatic)} "
+                    "with --model and --weights"
                 )
-            return automatic[0]
+            return installed[0]
     name = model or "transfer"
     built = colorizers.names()
     if name not in built:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(built)}")
-    needs_reference = name not in colorizers.names(automatic=True)
-    if needs_reference and not has_references:
+    automatic_model = name in colorizers.names(automatic=True)
+    if automatic_model and has_references:
+        raise ModelError(f"model {name!r} colorizes without a reference; leave out --reference")
+    if not automatic_model and not has_references:
         raise ReferenceImageError(f"model {name!r} colours from a reference: pass --reference IMAGE (or use --auto)")
     return name
 
@@ -139,6 +149,15 @@ def colorize(
         False, "--preview", help="Only write a PNG contact sheet of a few frames (grey, reference, output)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    decode: Optional[str] = typer.Option(None, "--decode", help="eccv16: annealed (default), mean or mode."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="eccv16: annealed-mean temperature (0.38)."),
+    hints: Optional[Path] = typer.Option(None, "--hints", help="siggraph17: JSON list of colour points {x, y, color, size}."),
+    global_hint: Optional[Path] = typer.Option(
+        None, "--global-hint", help="siggraph17, larsson: take the colour distribution of this image."
+    ),
+    saturation: Optional[float] = typer.Option(None, "--saturation", help="siggraph17: global saturation in [0, 1]."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="pixcolor: write N different colorizations (_s1, _s2, ...)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="pixcolor: random seed of the samples (default 0)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; errors only."),
 ) -> None:
     """Colour a film, a photo or a folder of photos."""
@@ -180,15 +199,28 @@ def colorize(
         check_output(target, overwrite, (input,))
     if not input.is_dir() and not is_image_path(input) and not preview:
         check_codec(codec)
-    engine = Engine(name, device=device, work_res=work_res, weights=weights, follow=follow)
+    options = None
+    if name in colorizers.names(automatic=True):
+        from vidcolor import guidance
+
+        options = guidance.build(name, input, decode, temperature, hints, global_hint, saturation, samples, seed)
+        if samples is not None and samples > 1 and not (is_image_path(input) or input.is_dir()) or samples and preview:
+            raise InputError("--samples writes several pictures: give a photo or a folder of photos")
+    else:
+        given = {"--decode": decode, "--temperature": temperature, "--hints": hints, "--global-hint": global_hint,
+                 "--saturation": saturation, "--samples": samples, "--seed": seed}
+        for flag, value in given.items():
+            if value is not None:
+                raise InputError(f"{flag} is for the automatic networks (--auto --model ...), not {name}")
+    engine = Engine(name, device=device, work_res=work_res, weights=weights, follow=follow, options=options)
     if searched is not None:
         refs = folder_references(searched, engine, always_recommend=auto_reference)
     if preview:
         write_preview(input, target, engine, refs, start=t0, end=t1)
     elif input.is_dir():
-        colorize_folder(input, target, engine, refs, overwrite)
+        colorize_folder(input, target, engine, refs, overwrite, samples or 1)
     elif is_image_path(input):
-        colorize_image(input, target, engine, refs)
+        colorize_image(input, target, engine, refs, samples=samples or 1)
     else:
         options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size, shot_threshold=shot_threshold)
         colorize_video(input, target, engine, refs, options)
@@ -383,6 +415,20 @@ def weights_list() -> None:
         typer.echo(f"{entry['name']}\t{entry['file']}\t{details}\t{'ok' if problem is None else problem}")
 
 
+@weights_app.command("import")
+@reports_errors
+def weights_import(
+    name: str = typer.Argument(..., help="eccv16 or siggraph17."),
+    file: Path = typer.Argument(..., help="The authors' released .pth file."),
+    any_hash: bool = typer.Option(False, "--any-hash", help="Accept a file of the same layout that is not the release."),
+) -> None:
+    """Install the authors' released weights (sha256, keys and shapes checked) for --auto --model NAME."""
+    from vidcolor.official import import_release
+
+    target = import_release(name, file, any_hash=any_hash)
+    typer.echo(f"{name}: installed {target}")
+
+
 @weights_app.command("verify")
 @reports_errors
 def weights_verify() -> None:
@@ -401,7 +447,44 @@ def weights_verify() -> None:
     typer.echo(f"{len(entries)} weights file(s) verified in {weights.weights_dir()}")
 
 
-COMMANDS = {"colorize", "shots", "eval", "train", "recommend", "weights"}
+@app.command("palette")
+@reports_errors
+def palette_command(
+    image: Path = typer.Argument(..., help="A grey (or colour) photo."),
+    at: str = typer.Option(..., "--at", help="The point: X,Y in pixels, or fractions of the width and height (0.5,0.25)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="siggraph17 weights (default: the installed ones)."),
+    hints: Optional[Path] = typer.Option(None, "--hints", help="JSON colour points already given."),
+    top: int = typer.Option(9, "--top", help="How many colours (K of the k-means)."),
+    work_res: int = typer.Option(256, "--work-res", help="Short side (pixels) at which the network runs."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Suggest colours for a point of a picture (siggraph17's colour distribution): share, colour, a, b."""
+    import numpy as np
+
+    from vidcolor import color, guidance
+    from vidcolor.engine import resolve_device
+    from vidcolor.pipeline import load_grey
+    from vidcolor.siggraph17 import _fraction, palette
+
+    grey = load_grey(image)
+    h, w = grey.shape[:2]
+    try:
+        x, y = (float(v) if "." in v else int(v) for v in at.split(","))
+        fx, fy = _fraction(x, w), _fraction(y, h)
+    except ValueError as e:
+        raise InputError(f"--at {at!r}: give X,Y in pixels or fractions ({e})") from None
+    if top < 1:
+        raise InputError("--top must be at least 1")
+    dev = resolve_device(device)
+    colorizer = colorizers.create("siggraph17", device=dev, weights=weights,
+                                  options=guidance.build("siggraph17", image, hints=hints))
+    lightness = color.grey_to_lightness(np.stack([grey]), dev).unsqueeze(1)
+    small = color.resize(lightness, color.work_size(h, w, work_res))
+    for hex_colour, (a, b), share in palette(colorizer.net, small, fx, fy, top, colorizer.options):
+        typer.echo(f"{share:.3f}\t{hex_colour}\t{a:.1f}\t{b:.1f}")
+
+
+COMMANDS = {"colorize", "shots", "eval", "train", "recommend", "weights", "palette"}
 
 
 def normalize_argv(argv: list[str]) -> list[str]:

@@ -30,13 +30,16 @@ def resolve_device(name: str) -> torch.device:
 
 class Engine:
     def __init__(self, model: str, device: str = "auto", work_res: int = 256, weights: str | None = None,
-                 follow: bool = False):
+                 follow: bool = False, options=None):
+        """``options``: an ``AutoOptions`` for the automatic networks."""
         if work_res < 32:
             raise ModelError("--work-res must be at least 32")
         self.device = resolve_device(device)
         keep_freed_memory()
-        options = {"weights": weights} if weights else {}
-        self.colorizer: Colorizer = create(model, device=self.device, **options)
+        kwargs = {"weights": weights} if weights else {}
+        if options is not None:
+            kwargs["options"] = options
+        self.colorizer: Colorizer = create(model, device=self.device, **kwargs)
         self.work_res = work_res
         self.follow = follow and self.colorizer.follows_previous
         self._last: tuple | None = None  # (prepared, L, ab) of the last frame of a sequence
@@ -71,3 +74,13 @@ class Engine:
             ab = self.colorizer.colorize(small, prepared).float()
         ab = color.guided_upsample(ab, small, lightness)
         return color.compose_rgb(lightness, ab).cpu().numpy()
+
+    @torch.no_grad()
+    def colorize_samples(self, greys: list[np.ndarray], count: int) -> list[np.ndarray]:
+        """``count`` different colorizations of the same frames (models that sample):
+        a list of RGB ``(B, H, W, 3)``, one per sample."""
+        lightness = color.grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
+        small = color.resize(lightness, color.work_size(*lightness.shape[-2:], self.work_res))
+        samples = self.colorizer.colorize_samples(small, count)
+        return [color.compose_rgb(lightness, color.guided_upsample(ab.float(), small, lightness)).cpu().numpy()
+                for ab in samples]

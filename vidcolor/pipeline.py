@@ -164,14 +164,30 @@ def colorize_grey(grey: np.ndarray, engine: Engine, refs: ReferenceSet | None, p
     return engine.colorize([grey], prepared[index])[0], index, score
 
 
-def colorize_image(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, prepared: dict | None = None) -> None:
-    rgb, index, score = colorize_grey(load_grey(source), engine, refs, {} if prepared is None else prepared)
+def sample_paths(output: Path, samples: int) -> list[Path]:
+    """``photo.png`` -> ``photo_s1.png``, ``photo_s2.png``, ... (itself for one sample)."""
+    if samples <= 1:
+        return [output]
+    return [output.with_name(f"{output.stem}_s{k}{output.suffix}") for k in range(1, samples + 1)]
+
+
+def colorize_image(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, prepared: dict | None = None,
+                   samples: int = 1) -> None:
+    """Colour one picture into ``output``; with ``samples`` > 1 (models that sample), that
+    many different colorizations into ``sample_paths(output, samples)``."""
+    grey = load_grey(source)
+    if samples > 1:
+        for path, rgb in zip(sample_paths(output, samples), engine.colorize_samples([grey], samples)):
+            write_image(path, rgb[0])
+        return
+    rgb, index, score = colorize_grey(grey, engine, refs, {} if prepared is None else prepared)
     if refs is not None and len(refs) > 1:
         log.info(f"{source.name}: reference {refs.references[index].name} (similarity {score:.2f})")
     write_image(output, rgb)
 
 
-def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, overwrite: bool) -> int:
+def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, overwrite: bool,
+                    samples: int = 1) -> int:
     """Colorize every image under ``source`` into the same tree under ``output``. Images
     whose output already exists are kept (so an interrupted run resumes) unless
     ``overwrite``. Returns the number of images written."""
@@ -186,14 +202,14 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
     todo = []
     for image in images:
         target = output / image.relative_to(source).with_suffix(_image_suffix(image))
-        if target.exists() and not overwrite:
+        if all(p.exists() for p in sample_paths(target, samples)) and not overwrite:
             continue
         todo.append((image, target))
     if len(todo) < len(images):
         log.info(f"{len(images) - len(todo)} image(s) already done in {output}; continuing with the rest")
     with console.progress(len(todo), source.name, unit="images") as bar:
         for image, target in todo:
-            colorize_image(image, target, engine, refs, prepared)
+            colorize_image(image, target, engine, refs, prepared, samples)
             bar.update(1)
     return len(todo)
 

@@ -106,3 +106,14 @@ def verify(entry: dict, folder: Path | None = None) -> str | None:
     if found != entry["sha256"]:
         return f"{path}: sha256 {found[:12]}..., the manifest says {entry['sha256'][:12]}..."
     return None
+
+
+def add_to_manifest(entry: dict, folder: Path | None = None) -> None:
+    """Add ``entry`` to the folder's manifest, replacing an entry of the same name
+    (written whole, then renamed)."""
+    from vidcolor.atomic import atomic_output
+
+    folder = folder or weights_dir()
+    entries = [e for e in manifest(folder) if e["name"] != entry["name"]] + [entry]
+    with atomic_output(folder / MANIFEST) as partial:
+        partial.write_text(json.dumps({"weights": entries}, indent=2) + "\n")

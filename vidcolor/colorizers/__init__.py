@@ -34,6 +34,6 @@ def create(name: str, device="cpu", **options) -> Colorizer:
     return _REGISTRY[name](device=device, **options)
 
 
-from vidcolor.colorizers import exemplar, transfer  # noqa: E402,F401  (registers the built-in models)
+from vidcolor.colorizers import automatic, exemplar, transfer  # noqa: E402,F401  (registers the built-in models)
 
 __all__ = ["Colorizer", "create", "names", "register"]
