@@ -11,6 +11,7 @@ import torch
 
 from conftest import assert_clean_error, moving_colour, run_cli, write_clip, write_png
 from test_exemplar import scene
+from vidcolor import automatic
 from vidcolor.data import ExemplarPairs, load_media
 from vidcolor.exemplar import load
 from vidcolor.training import TrainConfig, train
@@ -112,3 +113,31 @@ def test_exemplar_training_on_imagenet_vgg19_weights(tmp_path, media):
     model = load(train(config, [media], tmp_path / "vgg"))
     assert model.config.backbone == "vgg19_gray"
     assert torch.equal(model.backbone.features[0].weight, torch.load(vgg)["features.0.weight"])
+
+
+@pytest.mark.parametrize("name", automatic.names())
+def test_automatic_networks_learn_and_resume(tmp_path, media, name):
+    """A few steps on tiny data: the loss on a fixed batch falls, the exported file loads,
+    and a run split by --resume ends with the same weights as one run straight through."""
+    from vidcolor import quantize
+    from vidcolor.training import build, colour_prior, step_losses
+
+    photo = tmp_path / "one"
+    write_png(photo / "a.png", scene(1, 48))
+    extra = {"lr": 3e-3, "batch_size": 2, "val_every": 50}
+    config = TrainConfig.load(settings(tmp_path, **extra), model=name, steps=30)
+    clips = load_media([photo], 48)
+    batch = ExemplarPairs(clips, 32, 4, seed=99).batch_at(0)
+    rebalance = quantize.rebalancing_weights(colour_prior(clips)) if name == "eccv16" else None
+    torch.manual_seed(config.seed)  # the initialisation train() starts from
+    before = step_losses(build(config).train(), config, *batch, 0, rebalance)["loss"].item()
+    trained = automatic.load(train(config, [photo], tmp_path / "run"), name)
+    assert trained.config.width == 8
+    after = step_losses(trained.train(), config, *batch, 0, rebalance)["loss"].item()
+    assert after < 0.8 * before, (before, after)  # cross-entropy to soft labels cannot reach 0
+    short = TrainConfig.load(settings(tmp_path, **extra), model=name, steps=4)
+    straight = train(short, [media], tmp_path / "straight")
+    train(TrainConfig.load(settings(tmp_path, **extra), model=name, steps=2), [media], tmp_path / "split")
+    resumed = train(short, [media], tmp_path / "split", resume=True, steps=4)
+    a, b = automatic.load(straight).state_dict(), automatic.load(resumed).state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)

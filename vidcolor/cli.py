@@ -362,7 +362,7 @@ def recommend_command(
 @app.command("train")
 @reports_errors
 def train_command(
-    model: str = typer.Argument(..., help="What to train: exemplar or backbone."),
+    model: str = typer.Argument(..., help="What to train: exemplar, backbone, eccv16, siggraph17, larsson or pixcolor."),
     data: List[Path] = typer.Option(..., "--data", help="Folders of colour photos and videos (repeat for more)."),
     val: List[Path] = typer.Option([], "--val", help="Held-out folders for validation (default: the training data)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/MODEL)."),

@@ -11,6 +11,10 @@ Models:
   stays frozen, from ``backbone_weights`` when given.
 - ``backbone``: the compact backbone trained by colorization as the pretext task (Larsson et
   al. 2016, section 4.1): a light hypercolumn head predicts ab from the five levels.
+- the automatic networks (``eccv16``, ``siggraph17``, ``larsson``, ``pixcolor``): each by its
+  own ``training_losses`` on the target pictures of the batches (no reference). eccv16's
+  class rebalancing weights come from the colour prior of the training data (lambda 1/2),
+  computed once and kept in the checkpoint.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from vidcolor.exemplar import save as save_exemplar
 from vidcolor.losses import chrominance_loss, exemplar_losses
 from vidcolor.metrics import psnr
 
-MODELS = ("exemplar", "backbone")
+AUTOMATIC = ("eccv16", "siggraph17", "larsson", "pixcolor")
+MODELS = ("exemplar", "backbone", *AUTOMATIC)
 
 
 @dataclass
@@ -53,7 +58,7 @@ class TrainConfig:
     load_size: int = 160  # media are held in memory with this short side
     backbone: str = "compact"
     backbone_weights: str = ""  # a backbone.safetensors from a `backbone` run
-    width: int = 32  # exemplar U-Net base width
+    width: int = 32  # base width of the exemplar U-Net and of the automatic networks
     alpha: float = 0.005  # weight of the perceptual branch
 
     @classmethod
@@ -103,6 +108,10 @@ class BackbonePretext(nn.Module):
 
 
 def build(config: TrainConfig) -> nn.Module:
+    if config.model in AUTOMATIC:
+        from vidcolor import automatic
+
+        return automatic.create(config.model, width=config.width)
     if config.model == "backbone":
         model = BackbonePretext(config.backbone)
         target = model.backbone
@@ -117,7 +126,25 @@ def build(config: TrainConfig) -> nn.Module:
     return model
 
 
-def step_losses(model: nn.Module, config: TrainConfig, targets: torch.Tensor, refs: torch.Tensor) -> dict:
+def colour_prior(clips, samples: int = 4096) -> torch.Tensor:
+    """The colour prior over the 313 bins of the training pictures (``samples`` pixels of each)."""
+    from vidcolor import quantize
+
+    g = torch.Generator().manual_seed(0)
+    picked = []
+    for clip in clips:
+        for frame in clip.frames:
+            ab = color.rgb_to_lab(frame[None])[:, 1:].flatten(2)
+            picked.append(ab[:, :, torch.randint(0, ab.shape[-1], (min(samples, ab.shape[-1]),), generator=g)])
+    return quantize.empirical_prior(x[..., None] for x in picked)
+
+
+def step_losses(model: nn.Module, config: TrainConfig, targets: torch.Tensor, refs: torch.Tensor,
+                step: int = 0, rebalance: torch.Tensor | None = None) -> dict:
+    if config.model == "eccv16":
+        return model.training_losses(targets, rebalance)
+    if config.model in AUTOMATIC:
+        return model.training_losses(targets, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + step))
     if config.model == "backbone":
         lab = color.rgb_to_lab(targets)
         loss = chrominance_loss(model(lab[:, :1]), lab[:, 1:])
@@ -130,7 +157,14 @@ def step_losses(model: nn.Module, config: TrainConfig, targets: torch.Tensor, re
 def predict(model: nn.Module, config: TrainConfig, targets: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
     """Inference on validation pairs: sRGB outputs ``(B, 3, H, W)``."""
     lightness = color.rgb_to_lab(targets)[:, :1]
-    ab = model(lightness) if config.model == "backbone" else model(lightness, model.prepare(refs))
+    if config.model in AUTOMATIC:
+        from vidcolor.automatic import AutoOptions
+
+        ab = model.colorize(lightness, AutoOptions())
+    elif config.model == "backbone":
+        ab = model(lightness)
+    else:
+        ab = model(lightness, model.prepare(refs))
     return color.lab_to_rgb(torch.cat((lightness, ab.float()), 1))
 
 
@@ -204,20 +238,28 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
     batches = ExemplarPairs(clips, config.size, config.batch_size, config.seed)
     val_clips = load_media(val, config.load_size) if val else clips
     val_pairs = ExemplarPairs(val_clips, config.size, config.val_pairs, config.seed + 7919).batch_at(0)
+    rebalance = None
+    if config.model == "eccv16":
+        from vidcolor import quantize
+
+        prior = state["prior"] if state is not None and "prior" in state else colour_prior(clips)
+        rebalance = quantize.rebalancing_weights(prior).to(dev)
 
     def save_checkpoint() -> None:
         payload = {
             "model": config.model, "config": asdict(config), "step": step, "state": model.state_dict(),
             "optimiser": optimiser.state_dict(), "scaler": scaler.state_dict(),
         }
+        if rebalance is not None:
+            payload["prior"] = prior
         with atomic_output(checkpoint_path) as partial:
             torch.save(payload, partial)
 
     log_path = run_dir / "log.csv"
-    columns = ["step", "loss", "chrominance", "perceptual", "val_psnr", "val_grey_psnr", "seconds"]
-    if not log_path.exists():
-        with log_path.open("w", newline="") as f:
-            csv.writer(f).writerow(columns)
+    columns: list[str] = []  # the losses of the model, known from the first step (or the log's header)
+    if log_path.exists():
+        with log_path.open(newline="") as f:
+            columns = next(csv.reader(f), [])
     model.train()
     started = time.perf_counter()
     shown: dict = {}
@@ -227,7 +269,7 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
             while step < config.steps:
                 targets, refs = (t.to(dev) for t in batches.batch_at(step))
                 with _autocast(dev, config.precision):
-                    losses = step_losses(model, config, targets, refs)
+                    losses = step_losses(model, config, targets, refs, step, rebalance)
                 if not math.isfinite(losses["loss"].item()):
                     raise ModelError(f"training diverged at step {step} (loss {losses['loss'].item()}); lower --lr")
                 optimiser.zero_grad(set_to_none=True)
@@ -242,6 +284,9 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
                     shown = {"val_psnr": f"{row['val_psnr']:.2f}"}
                 row["step"], row["seconds"] = step, round(time.perf_counter() - started, 2)
                 with log_path.open("a", newline="") as f:
+                    if not columns:
+                        columns = ["step", *losses, "val_psnr", "val_grey_psnr", "seconds"]
+                        csv.writer(f).writerow(columns)
                     csv.writer(f).writerow([row.get(c, "") for c in columns])
                 bar.set_postfix(loss=f"{row['loss']:.3f}", **shown)
                 bar.update(1)
@@ -254,7 +299,12 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
 
 def export(model: nn.Module, config: TrainConfig, run_dir: Path, step: int) -> Path:
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
-    if config.model == "backbone":
+    if config.model in AUTOMATIC:
+        from vidcolor import automatic
+
+        path = run_dir / f"{config.model}.safetensors"
+        automatic.save(model, path, {"steps": step, "size": config.size, "batch_size": config.batch_size})
+    elif config.model == "backbone":
         path = run_dir / "backbone.safetensors"
         backbones.save(model.backbone, path)
     else:
