@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -279,3 +280,34 @@ def test_auto_without_weights_and_import_from_the_command_line(tmp_path, monkeyp
     grey = moving_grey(0, 64, 48)
     out = read_rgb_image(tmp_path / "out.png")
     assert out.shape == (48, 64, 3) and lightness_diff(out, grey) < 1.0  # colour added, lightness kept
+
+
+def test_pixcolor_samples_and_larsson_global_hint_from_the_command_line(tmp_path):
+    from test_larsson import TINY as LARSSON_TINY
+    from test_pixcolor import TINY as PIXCOLOR_TINY
+
+    torch.manual_seed(0)
+    automatic.save(automatic.create("pixcolor", **PIXCOLOR_TINY).eval(), tmp_path / "pixcolor.safetensors")
+    automatic.save(automatic.create("larsson", **LARSSON_TINY).eval(), tmp_path / "larsson.safetensors")
+    photo = write_png(tmp_path / "grey.png", moving_grey(0, 64, 48))
+    out = tmp_path / "out.png"
+    run = run_cli(photo, "--auto", "--model", "pixcolor", "--weights", tmp_path / "pixcolor.safetensors", "-o", out,
+                  "--samples", "3", "--seed", "7", "--work-res", "48", "-q")
+    assert run.code == 0, run.output
+    samples = [read_rgb_image(tmp_path / f"out_s{k}.png") for k in (1, 2, 3)]
+    assert not out.exists() and len({s.tobytes() for s in samples}) == 3  # three different colorizations
+    assert all(lightness_diff(s, moving_grey(0, 64, 48)) < 1.0 for s in samples)
+    clip = write_clip(tmp_path / "grey.mp4", frames=4)
+    assert_clean_error(run_cli(clip, "--auto", "--model", "pixcolor", "--weights", tmp_path / "pixcolor.safetensors",
+                               "--samples", "2"), "--samples", "photo")
+    # larsson: a green reference as global hint turns the picture green
+    green = np.zeros((32, 32, 3), np.uint8)
+    green[:] = (40, 200, 60)
+    hint = write_png(tmp_path / "green.png", green)
+    run = run_cli(photo, "--auto", "--model", "larsson", "--weights", tmp_path / "larsson.safetensors", "-o", out,
+                  "--global-hint", hint, "--work-res", "48", "-q")
+    assert run.code == 0, run.output
+    rgb = read_rgb_image(out).astype(float)
+    assert (rgb[..., 1] - rgb[..., [0, 2]].mean(-1)).mean() > 10  # green dominates
+    assert_clean_error(run_cli(photo, "--auto", "--model", "larsson", "--weights", tmp_path / "larsson.safetensors",
+                               "--samples", "2"), "--samples", "pixcolor")

@@ -132,7 +132,7 @@ def test_automatic_networks_learn_and_resume(tmp_path, media, name):
     torch.manual_seed(config.seed)  # the initialisation train() starts from
     before = step_losses(build(config).train(), config, *batch, 0, rebalance)["loss"].item()
     trained = automatic.load(train(config, [photo], tmp_path / "run"), name)
-    assert trained.config.width == 8
+    assert trained.config == build(config).config and getattr(trained.config, "width", 8) == 8
     after = step_losses(trained.train(), config, *batch, 0, rebalance)["loss"].item()
     assert after < 0.8 * before, (before, after)  # cross-entropy to soft labels cannot reach 0
     short = TrainConfig.load(settings(tmp_path, **extra), model=name, steps=4)

@@ -104,4 +104,4 @@ def load(path: Path | str, name: str | None = None, device: torch.device | str =
     return model.to(device).eval()
 
 
-from vidcolor import eccv16, larsson, siggraph17  # noqa: E402,F401  (registers the networks)
+from vidcolor import eccv16, larsson, pixcolor, siggraph17  # noqa: E402,F401  (registers the networks)

@@ -111,7 +111,9 @@ def build(config: TrainConfig) -> nn.Module:
     if config.model in AUTOMATIC:
         from vidcolor import automatic
 
-        return automatic.create(config.model, width=config.width)
+        cls = automatic.network_class(config.model)
+        sizes = {"width": config.width} if "width" in cls.Config.__dataclass_fields__ else {}
+        return automatic.create(config.model, **sizes)
     if config.model == "backbone":
         model = BackbonePretext(config.backbone)
         target = model.backbone
