@@ -226,7 +226,7 @@ def small_weights(tmp_path):
 def test_auto_colours_a_photo_and_a_film_keeping_light_timing_and_audio(tmp_path, small_weights, monkeypatch):
     monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(small_weights))
     photo = write_png(tmp_path / "grey.png", moving_grey(0, 80, 48))
-    run = run_cli(photo, "--auto", "-o", tmp_path / "out.png", "-q")  # eccv16 chosen: installed first
+    run = run_cli(photo, "--auto", "-o", tmp_path / "out.png", "-q")  # siggraph17 chosen: preferred when installed
     assert run.code == 0, run.output
     clip = write_clip(tmp_path / "grey.mp4", frames=10, audio="aac")
     run = run_cli(clip, "--auto", "--model", "siggraph17", "-o", tmp_path / "out.mp4", "--work-res", "48", "-q")

@@ -256,10 +256,11 @@ def test_device_cuda_without_cuda(tmp_path, reference, grey_clip):
     assert_nothing_written(tmp_path, out)
 
 
-def test_auto_without_an_automatic_model(tmp_path, grey_clip):
+def test_auto_without_an_automatic_model(tmp_path, grey_clip, monkeypatch):
+    monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(tmp_path / "no_weights"))
     out = tmp_path / "out.mp4"
     run = run_cli(grey_clip, "--auto", "-o", out)
-    line = assert_clean_error(run, "no automatic model is installed")
+    line = assert_clean_error(run, "no automatic model has weights installed")
     assert run.code == 2, line
     assert_nothing_written(tmp_path, out)
 

@@ -124,8 +124,13 @@ def seeded_compact(seed: int) -> Backbone:
 
 
 @pytest.fixture(scope="module")
-def compact() -> Backbone:
-    return recommendation_backbone(None)
+def compact(tmp_path_factory) -> Backbone:
+    """The compact backbone at its fixed random initialisation (what recommendation uses
+    when no weights are installed), whatever weights this checkout ships: these tests are
+    about the ranking, on synthetic scenes."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIDCOLOR_WEIGHTS", str(tmp_path_factory.mktemp("no_weights")))
+        return recommendation_backbone(None)
 
 
 # -- descriptors and PCA --------------------------------------------------------------------

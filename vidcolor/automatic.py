@@ -19,15 +19,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
 
 from vidcolor import weights
 from vidcolor.errors import ModelError
-
-_REGISTRY: dict[str, type[nn.Module]] = {}
+from vidcolor.registry import Registry
 
 
 @dataclass
@@ -52,23 +50,10 @@ class AutoOptions:
     seed: int = 0  # pixcolor sampling
 
 
-def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    def add(cls):
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return add
-
-
-def names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def network_class(name: str) -> type[nn.Module]:
-    if name not in _REGISTRY:
-        raise ModelError(f"unknown automatic model {name!r}; available: {', '.join(names())}")
-    return _REGISTRY[name]
+NETWORKS = Registry("automatic model")
+register = NETWORKS.register
+names = NETWORKS.names
+network_class = NETWORKS.get
 
 
 def config_from_dict(cls: type, values: dict):

@@ -19,37 +19,24 @@ checkpoint.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from vidcolor.errors import ModelError
+from vidcolor.registry import Registry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_REGISTRY: dict[str, Callable[[], "Backbone"]] = {}
-
-
-def register(name: str):
-    def add(cls):
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return add
-
-
-def names() -> list[str]:
-    return sorted(_REGISTRY)
+BACKBONES = Registry("backbone")
+register = BACKBONES.register
+names = BACKBONES.names
 
 
 def create(name: str) -> "Backbone":
-    if name not in _REGISTRY:
-        raise ModelError(f"unknown backbone {name!r}; available: {', '.join(names())}")
-    return _REGISTRY[name]()
+    return BACKBONES.get(name)()
 
 
 class Backbone(nn.Module):

@@ -80,7 +80,7 @@ def format_time(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{s:06.3f}"
 
 
-AUTOMATIC_PREFERENCE = ("eccv16", "siggraph17", "larsson", "pixcolor")
+AUTOMATIC_PREFERENCE = ("siggraph17", "larsson", "eccv16", "pixcolor")  # best measured first (BENCHMARKS.md, 7)
 
 
 def _choose_model(model: Optional[str], auto: bool, has_references: bool) -> str:

@@ -120,24 +120,23 @@ class SIGGRAPH17(nn.Module):
             sat = torch.full((b,), float(options.saturation), device=device)
         return hist, sat
 
-    def colorize(self, lightness: torch.Tensor, options: AutoOptions = AutoOptions()) -> torch.Tensor:
+    def _run(self, lightness: torch.Tensor, options: AutoOptions):
+        """The network on L of any size with the options' hints: (ab, distribution logits)
+        on the padded grid, and the original size."""
         padded, (h, w) = pad_to(lightness, 8)
-        hint_ab, mask = place_hints(options.hints, h, w, padded.shape[0], padded.device)
-        hint_ab = F.pad(hint_ab, (0, padded.shape[-1] - w, 0, padded.shape[-2] - h))
-        mask = F.pad(mask, (0, padded.shape[-1] - w, 0, padded.shape[-2] - h))
+        pad = (0, padded.shape[-1] - w, 0, padded.shape[-2] - h)
+        hint_ab, mask = (F.pad(x, pad).to(padded.dtype) for x in place_hints(options.hints, h, w, padded.shape[0], padded.device))
         hist, sat = self._global_inputs(options, padded.shape[0], padded.device)
-        ab, _ = self(padded, hint_ab.to(padded.dtype), mask.to(padded.dtype), hist, sat)
+        return self(padded, hint_ab, mask, hist, sat), (h, w)
+
+    def colorize(self, lightness: torch.Tensor, options: AutoOptions = AutoOptions()) -> torch.Tensor:
+        (ab, _), (h, w) = self._run(lightness, options)
         return ab[..., :h, :w]
 
     def distribution(self, lightness: torch.Tensor, options: AutoOptions = AutoOptions()) -> torch.Tensor:
         """The colour distribution over the 529 grid cells ``(B, 529, H, W)`` at full size."""
-        padded, (h, w) = pad_to(lightness, 8)
-        hint_ab, mask = place_hints(options.hints, h, w, padded.shape[0], padded.device)
-        hint_ab = F.pad(hint_ab, (0, padded.shape[-1] - w, 0, padded.shape[-2] - h))
-        mask = F.pad(mask, (0, padded.shape[-1] - w, 0, padded.shape[-2] - h))
-        hist, sat = self._global_inputs(options, padded.shape[0], padded.device)
-        _, logits = self(padded, hint_ab.to(padded.dtype), mask.to(padded.dtype), hist, sat)
-        logits = F.interpolate(logits.float(), size=padded.shape[-2:], mode="bilinear", align_corners=False)
+        (ab, logits), (h, w) = self._run(lightness, options)
+        logits = F.interpolate(logits.float(), size=ab.shape[-2:], mode="bilinear", align_corners=False)
         return torch.softmax(logits, 1)[..., :h, :w]
 
     def training_losses(self, rgb: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
