@@ -141,3 +141,40 @@ def test_automatic_networks_learn_and_resume(tmp_path, media, name):
     resumed = train(short, [media], tmp_path / "split", resume=True, steps=4)
     a, b = automatic.load(straight).state_dict(), automatic.load(resumed).state_dict()
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_related_pairs_join_pictures_of_the_same_content():
+    from vidcolor.backbones import create
+    from vidcolor.data import Clip, related_items
+
+    def picture(seed, shift=0, gain=1.0):
+        return torch.from_numpy(np.roll(scene(seed, 64), shift, axis=1) * gain / 255).permute(2, 0, 1).float().clamp(0, 1)
+
+    clips = [Clip("a", [picture(1)]), Clip("b", [picture(5)]), Clip("a2", [picture(1, 6, 0.9)]), Clip("c", [picture(9)])]
+    torch.manual_seed(0)
+    related = related_items(clips, create("compact").eval())
+    assert related[0] == 2 and related[2] == 0 and all(r != i for i, r in enumerate(related))
+    pairs = ExemplarPairs(clips, size=32, batch=64, seed=1, related=related, related_share=1.0)
+    targets, refs = pairs.batch_at(0)
+    assert targets.shape == refs.shape == (64, 3, 32, 32)
+
+
+def test_every_recipe_loads_and_names_its_model():
+    from pathlib import Path
+
+    recipes = sorted((Path(__file__).resolve().parents[1] / "train").glob("*.toml"))
+    assert {r.stem for r in recipes} == {"backbone", "exemplar", *automatic.names()}
+    for recipe in recipes:
+        assert TrainConfig.load(recipe).model == recipe.stem
+
+
+def test_several_data_folders_after_one_flag(tmp_path, media):
+    second = tmp_path / "more"
+    write_png(second / "extra.png", scene(11, 72))
+    run = tmp_path / "run"
+    result = run_cli("train", "eccv16", "--data", media, second, "--out", run, "--config", settings(tmp_path),
+                     "--steps", "2", "-q")
+    assert result.code == 0, result.output
+    assert automatic.load(run / "eccv16.safetensors").config.width == 8
+    result = run_cli("train", "eccv16", "--data", media, tmp_path / "missing", "--out", tmp_path / "r2", "-q")
+    assert_clean_error(result, "missing")

@@ -363,7 +363,9 @@ def recommend_command(
 @reports_errors
 def train_command(
     model: str = typer.Argument(..., help="What to train: exemplar, backbone, eccv16, siggraph17, larsson or pixcolor."),
-    data: List[Path] = typer.Option(..., "--data", help="Folders of colour photos and videos (repeat for more)."),
+    more_data: List[Path] = typer.Argument(None, help="More data folders (--data A B C is --data A --data B --data C).",
+                                           show_default=False),
+    data: List[Path] = typer.Option(..., "--data", help="Folders of colour photos and videos (several may follow it)."),
     val: List[Path] = typer.Option([], "--val", help="Held-out folders for validation (default: the training data)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/MODEL)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Settings file (TOML or JSON), e.g. train/exemplar.toml."),
@@ -380,6 +382,7 @@ def train_command(
     from vidcolor.training import TrainConfig, train
 
     console.setup(quiet)
+    data = [*data, *(more_data or [])]
     for folder in [*data, *val]:
         if not folder.exists():
             raise InputError(f"{folder}: no such file or folder")

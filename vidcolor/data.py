@@ -8,7 +8,10 @@ generator seeded by ``(seed, step)``, so a resumed run sees exactly the batches 
 Exemplar pairs (He et al. 2018; Zhang et al. 2019), target and reference:
 - two frames of one video clip, a few frames apart;
 - a picture and a copy of itself under a smooth random deformation, crop, flip and
-  brightness change.
+  brightness change;
+- a picture and a different one of related content: its nearest neighbour in the
+  training set by the backbone's pooled deep features (``related_items``), as the
+  recommendation of section 4 would choose it.
 """
 
 from __future__ import annotations
@@ -108,17 +111,45 @@ def deformed_copy(image: torch.Tensor, amplitude: float, g: torch.Generator) -> 
     return (out * (0.8 + 0.4 * float(torch.rand(1, generator=g)))).clamp(0, 1)
 
 
+@torch.no_grad()
+def related_items(clips: list[Clip], backbone, device: torch.device | str = "cpu") -> list[int]:
+    """For each clip, the index of the other clip whose first frame is most alike in
+    content: the cosine of the average- and max-pooled deepest features of the luminance."""
+    from vidcolor.recommend import global_descriptor
+
+    if len(clips) < 2:
+        return [0] * len(clips)
+    descriptors = []
+    for clip in clips:
+        lab = color.rgb_to_lab(clip.frames[0][None].to(device))
+        grey = color.lab_to_rgb(torch.cat((lab[:, :1], torch.zeros_like(lab[:, 1:])), 1))
+        descriptors.append(global_descriptor(backbone(grey)[-1][0].float()))
+    d = torch.stack(descriptors)
+    sim = d @ d.T
+    sim.fill_diagonal_(-2.0)
+    return sim.argmax(1).tolist()
+
+
 class ExemplarPairs:
-    """Batches of (target, reference) sRGB pairs ``(B, 3, size, size)`` for step ``k``."""
+    """Batches of (target, reference) sRGB pairs ``(B, 3, size, size)`` for step ``k``.
+    ``related`` (from ``related_items``) enables pairs of related pictures, a
+    ``related_share`` of them."""
 
     def __init__(self, clips: list[Clip], size: int = 128, batch: int = 8, seed: int = 0,
-                 video_share: float = 0.5, max_gap: int = 8, amplitude: float = 12.0):
+                 video_share: float = 0.5, max_gap: int = 8, amplitude: float = 12.0,
+                 related: list[int] | None = None, related_share: float = 0.2):
         self.clips, self.size, self.batch, self.seed = clips, size, batch, seed
         self.videos = [c for c in clips if len(c.frames) > 1]
         self.video_share = video_share if self.videos else 0.0
         self.max_gap, self.amplitude = max_gap, amplitude
+        self.related, self.related_share = related, related_share if related else 0.0
 
     def pair(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if float(torch.rand(1, generator=g)) < self.related_share:
+            k = int(torch.randint(0, len(self.clips), (1,), generator=g))
+            target = random_crop(self.clips[k].frames[0], self.size, g)
+            reference = random_crop(self.clips[self.related[k]].frames[0], self.size, g)
+            return target, reference
         if float(torch.rand(1, generator=g)) < self.video_share:
             clip = self.videos[int(torch.randint(0, len(self.videos), (1,), generator=g))]
             i = int(torch.randint(0, len(clip.frames), (1,), generator=g))

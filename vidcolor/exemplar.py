@@ -27,7 +27,7 @@ MODEL_NAME = "exemplar"
 @dataclass(frozen=True)
 class ExemplarConfig:
     backbone: str = "compact"
-    width: int = 64  # base channels of the U-Net (the paper's 64)
+    width: int = 16  # base channels of the U-Net (the paper: 64; 16 is as good on our data, BENCHMARKS.md 5.4)
     match_level: int = 4  # pyramid level of the global matching (stride 8)
     radius: int = 1  # window radius of the coarse-to-fine refinement
 

@@ -58,8 +58,9 @@ class TrainConfig:
     load_size: int = 160  # media are held in memory with this short side
     backbone: str = "compact"
     backbone_weights: str = ""  # a backbone.safetensors from a `backbone` run
-    width: int = 32  # base width of the exemplar U-Net and of the automatic networks
+    width: int = 16  # base width of the exemplar U-Net and of the automatic networks (BENCHMARKS.md, 5.4)
     alpha: float = 0.005  # weight of the perceptual branch
+    related_share: float = 0.2  # exemplar: share of pairs of two related pictures
 
     @classmethod
     def load(cls, path: Path | None, **overrides) -> "TrainConfig":
@@ -237,7 +238,13 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
         step = state["step"]
 
     clips = load_media(data, config.load_size)
-    batches = ExemplarPairs(clips, config.size, config.batch_size, config.seed)
+    related = None
+    if config.model == "exemplar" and config.related_share > 0:
+        from vidcolor.data import related_items
+
+        related = related_items(clips, model.backbone.eval(), dev)
+    batches = ExemplarPairs(clips, config.size, config.batch_size, config.seed, related=related,
+                            related_share=config.related_share)
     val_clips = load_media(val, config.load_size) if val else clips
     val_pairs = ExemplarPairs(val_clips, config.size, config.val_pairs, config.seed + 7919).batch_at(0)
     rebalance = None
