@@ -134,9 +134,13 @@ def main() -> None:
         [["global only (cosine of pooled features)", f"{global_only}/{n} ({global_only / n:.0%})"],
          [f"two-stage (global top {args.candidates}, then local, beta 0.25)", f"{two_stage}/{n} ({two_stage / n:.0%})"]],
     )
+    from vidcolor.weights import default_weights
+
+    installed = default_weights("exemplar")
+    source = f"the trained one of {installed.name}" if installed else "fixed random initialisation"
     text += (
         f"\n\nGallery: {len(index)} images ({min(len(photos), args.size)} photos from {args.eval / 'photos'}, the rest "
-        f"transformed copies); backbone `compact` (fixed random initialisation), short side 224, "
+        f"transformed copies); backbone `compact` ({source}), short side 224, "
         f"{positions:.0f} local positions per image on average; global PCA {index.global_pca.dims} dims, local PCA "
         f"{index.local_pca.dims} dims; CPU, torch threads {torch.get_num_threads()}; {n} queries."
     )
