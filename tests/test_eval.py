@@ -97,7 +97,9 @@ def test_json_has_every_metric_for_the_model_and_the_baselines(keyframe_run):
     for method, figures in clip["methods"].items():
         for metric in IMAGE_METRICS + VIDEO_METRICS:
             assert finite(figures[metric]), (method, metric, figures)
-    assert clip["methods"]["per_frame"]["identical_to_model"] is True
+    # the temporal smoothing stage is on by default: per-frame is the output before it
+    assert "identical_to_model" not in clip["methods"]["per_frame"]
+    assert clip["methods"]["per_frame"]["psnr"] != clip["methods"]["model"]["psnr"]
     for metric in ("colourfulness",) + VIDEO_METRICS:
         assert finite(clip["original"][metric])
     for name in ("photos/a.png", "photos/b.png"):
@@ -196,3 +198,12 @@ def test_shot_follower_releases_every_frame_in_order_and_marks_the_cut():
     released += follower.flush()
     assert [r[0] for r in released] == list(range(20))
     assert [r[0] for r in released if r[3]] == [0, 10]
+
+
+def test_without_temporal_smoothing_per_frame_is_the_model(data, tmp_path):
+    result = invoke("eval", data / "clip.mp4", "--model", "transfer", "--work-res", 64, "--temporal", "none",
+                    "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    clip = json.loads((tmp_path / "r.json").read_text())["items"][0]
+    assert clip["methods"]["per_frame"]["identical_to_model"] is True
+    assert clip["methods"]["per_frame"]["psnr"] == clip["methods"]["model"]["psnr"]

@@ -17,6 +17,8 @@ from vidcolor import colorizers, console
 from vidcolor.atomic import as_output_error, check_output, check_writable_folder
 from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
 from vidcolor.shots import DEFAULT_THRESHOLD
+from vidcolor.temporal import DEFAULT_MODE as DEFAULT_TEMPORAL
+from vidcolor.temporal import MODES as TEMPORAL_MODES
 
 app = typer.Typer(
     add_completion=False,
@@ -134,8 +136,9 @@ def colorize(
     auto: bool = typer.Option(False, "--auto", help="Automatic colorization, no reference."),
     model: Optional[str] = typer.Option(None, "--model", help="Colorizer by name (default: transfer)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
-    follow: bool = typer.Option(
-        False, "--follow/--no-follow", help="Video: also take colours from the last colorized frame (exemplar model)."
+    temporal: str = typer.Option(
+        DEFAULT_TEMPORAL, "--temporal", help="Film: none, smooth (flow-guided smoothing), recurrent (the last "
+        "colorized frame guides the exemplar model) or both.",
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     work_res: int = typer.Option(256, "--work-res", help="Short side (pixels) at which colour is predicted."),
@@ -212,7 +215,10 @@ def colorize(
         for flag, value in given.items():
             if value is not None:
                 raise InputError(f"{flag} is for the automatic networks (--auto --model ...), not {name}")
-    engine = Engine(name, device=device, work_res=work_res, weights=weights, follow=follow, options=options)
+    if temporal not in TEMPORAL_MODES:
+        raise InputError(f"--temporal {temporal}: choose {', '.join(TEMPORAL_MODES)}")
+    engine = Engine(name, device=device, work_res=work_res, weights=weights, follow=temporal in ("recurrent", "both"),
+                    options=options, smooth=temporal in ("smooth", "both"))
     if searched is not None:
         refs = folder_references(searched, engine, always_recommend=auto_reference)
     if preview:
@@ -279,8 +285,9 @@ def eval_command(
     data: Path = typer.Argument(..., help="A folder of colour videos and photos (recursed), or one file."),
     model: str = typer.Option(..., "--model", help="Colorizer by name, e.g. transfer."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
-    follow: bool = typer.Option(
-        False, "--follow/--no-follow", help="Video: also take colours from the last colorized frame (exemplar model)."
+    temporal: str = typer.Option(
+        DEFAULT_TEMPORAL, "--temporal", help="Film: none, smooth (flow-guided smoothing), recurrent (the last "
+        "colorized frame guides the exemplar model) or both.",
     ),
     reference_mode: str = typer.Option(
         "keyframe",
@@ -317,7 +324,7 @@ def eval_command(
         max_frames=max_frames,
         sheet=sheet,
         weights=weights,
-        follow=follow,
+        temporal=temporal,
     )
     typer.echo(format_table(report))
     if json_out is not None:

@@ -16,6 +16,7 @@ from vidcolor import color
 from vidcolor.allocator import keep_freed_memory
 from vidcolor.colorizers import Colorizer, create
 from vidcolor.errors import DeviceError, ModelError
+from vidcolor.temporal import TemporalSmoother
 
 
 def resolve_device(name: str) -> torch.device:
@@ -30,8 +31,10 @@ def resolve_device(name: str) -> torch.device:
 
 class Engine:
     def __init__(self, model: str, device: str = "auto", work_res: int = 256, weights: str | None = None,
-                 follow: bool = False, options=None):
-        """``options``: an ``AutoOptions`` for the automatic networks."""
+                 follow: bool = False, options=None, smooth: bool = False):
+        """``options``: an ``AutoOptions`` for the automatic networks. ``follow``: models that
+        can take the last colorized frame as guidance do (the recurrent temporal mode);
+        ``smooth``: the temporal smoothing stage runs on sequences (``vidcolor.temporal``)."""
         if work_res < 32:
             raise ModelError("--work-res must be at least 32")
         self.device = resolve_device(device)
@@ -43,6 +46,8 @@ class Engine:
         self.work_res = work_res
         self.follow = follow and self.colorizer.follows_previous
         self._last: tuple | None = None  # (prepared, L, ab) of the last frame of a sequence
+        self.smoother = TemporalSmoother() if smooth else None
+        self._smoothing: object = None  # the prepared reference the smoother's state belongs to
 
     @property
     def needs_reference(self) -> bool:
@@ -57,11 +62,19 @@ class Engine:
         size = color.work_size(rgb.shape[0], rgb.shape[1], self.work_res)
         return self.colorizer.prepare(color.resize(image, size))
 
+    def new_shot(self) -> None:
+        """The next frames start a new shot: forget the previous frame."""
+        self._last = None
+        if self.smoother is not None:
+            self.smoother.reset()
+
     @torch.no_grad()
-    def colorize(self, greys: list[np.ndarray], prepared: Any, sequence: bool = False) -> np.ndarray:
+    def colorize(self, greys: list[np.ndarray], prepared: Any, sequence: bool = False, with_raw: bool = False):
         """Grey levels ``[(H, W), ...]`` (same size, uint8 or uint16) -> RGB ``(B, H, W, 3)``.
         ``sequence``: the frames follow the previous call's (video); models that can are
-        guided by the last colorized frame while the reference stays the same."""
+        guided by the last colorized frame while the reference stays the same, and the
+        temporal smoothing (when on) carries colour over from the previous frame.
+        ``with_raw``: also return the output without smoothing (for measuring it)."""
         lightness = color.grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
         size = color.work_size(*lightness.shape[-2:], self.work_res)
         small = color.resize(lightness, size)
@@ -72,8 +85,25 @@ class Engine:
             self._last = (prepared, small[-1:], ab[-1:])
         else:
             ab = self.colorizer.colorize(small, prepared).float()
-        ab = color.guided_upsample(ab, small, lightness)
-        return color.compose_rgb(lightness, ab).cpu().numpy()
+        raw = ab
+        if self.smoother is not None and sequence:
+            ab = self._smooth(small, ab, prepared)
+        rgb = color.compose_rgb(lightness, color.guided_upsample(ab, small, lightness)).cpu().numpy()
+        if not with_raw:
+            return rgb
+        if raw is ab:
+            return rgb, rgb
+        return rgb, color.compose_rgb(lightness, color.guided_upsample(raw, small, lightness)).cpu().numpy()
+
+    def _smooth(self, small: torch.Tensor, ab: torch.Tensor, prepared: Any) -> torch.Tensor:
+        """The temporal stage, frame by frame at work resolution; a new reference is a new shot."""
+        if self._smoothing is not prepared:
+            self.smoother.reset()
+            self._smoothing = prepared
+        greys = (small[:, 0] * 2.55).round().clamp(0, 255).byte().cpu().numpy()
+        frames = ab.permute(0, 2, 3, 1).cpu().numpy()
+        out = np.stack([self.smoother(g, a) for g, a in zip(greys, frames)])
+        return torch.from_numpy(out).permute(0, 3, 1, 2).to(ab.device)
 
     @torch.no_grad()
     def colorize_samples(self, greys: list[np.ndarray], count: int) -> list[np.ndarray]:

@@ -28,9 +28,9 @@ Baselines, computed in the same run from the same grey frames and reported besid
 - ``reinhard``: global colour transfer from the reference (Reinhard et al. 2001): for a grey
   target the transfer of the ab statistics gives the reference's mean ab everywhere (the
   target's ab has no spread), with the original L;
-- ``per_frame`` (videos): the model without temporal smoothing. vidcolor has no temporal
-  stage yet, so this is the model's output itself and its figures are the model's; it is
-  reported, and marked as identical, so the comparison is in place when one arrives.
+- ``per_frame`` (videos): the model's own output of each frame, before the temporal
+  smoothing stage (``temporal`` smooth or both); without that stage it is the model's
+  output itself, reported and marked as identical.
 
 Videos stream: frames are decoded once, and only the shot detector's look-ahead (five
 frames), one batch, the current reference and the last frames the video metrics need are
@@ -62,6 +62,7 @@ from vidcolor.errors import CorruptMediaError, InputError, ModelError
 from vidcolor.images import IMAGE_SUFFIXES, read_rgb, write_image
 from vidcolor.metrics import AbScorer, FlowTracker, VideoScorer, colourfulness, lab_of, psnr, ssim
 from vidcolor.shots import DEFAULT_THRESHOLD, ShotFollower
+from vidcolor.temporal import MODES
 from vidcolor.video_reader import MAX_CONSECUTIVE_BAD, open_video
 
 log = logging.getLogger("vidcolor")
@@ -79,8 +80,8 @@ SHEET_ROWS = ("grey", "reference", "output", "original")
 
 NOTES = [
     "grey: CIE Lab L of the original (D65, sRGB) as grey levels (vidcolor.color.rgb_to_grey_levels).",
-    "per_frame: the model without temporal smoothing; vidcolor has no temporal stage yet, so it is "
-    "identical to the model.",
+    "per_frame: the model's own output of each frame before temporal smoothing (identical to the model "
+    "when the smoothing stage is off).",
     "reinhard: global colour transfer (Reinhard et al. 2001); for a grey target, the reference's mean ab "
     "everywhere with the original L.",
     "auc: area under the cumulative curve of the per-pixel ab error for thresholds 0..150, normalised to "
@@ -283,12 +284,14 @@ class Evaluation:
     def _batch(self, run: ItemRun, frames: list, prepared, mean_ab, reference, sheet_target: int) -> None:
         greys = [g for _, _, g in frames]
         t0 = time.perf_counter()
-        model_out = self.engine.colorize(greys, prepared, sequence=run.item.kind == "video")
+        model_out, raw = self.engine.colorize(greys, prepared, sequence=run.item.kind == "video", with_raw=True)
         run.model_seconds += time.perf_counter() - t0
         with torch.no_grad():
             lightness = grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
             zeros = torch.zeros(lightness.shape[0], 2, *lightness.shape[-2:], device=self.device)
             outputs = {"model": model_out, "grey": compose_rgb(lightness, zeros).cpu().numpy()}
+            if "per_frame" in run.methods:
+                outputs["per_frame"] = raw
             if mean_ab is not None:
                 outputs["reinhard"] = compose_rgb(lightness, zeros + mean_ab.view(1, 2, 1, 1)).cpu().numpy()
         originals = np.stack([rgb for _, rgb, _ in frames])
@@ -308,6 +311,8 @@ class Evaluation:
     def _new_run(self, item: Item, keep_sheet: bool) -> ItemRun:
         video = item.kind == "video"
         methods = {"model": MethodScores(video), "grey": MethodScores(video)}
+        if video and self.engine.smoother is not None:
+            methods["per_frame"] = MethodScores(video)
         if self.reference_mode != "none":
             methods["reinhard"] = MethodScores(video)
         return ItemRun(
@@ -342,11 +347,14 @@ class Evaluation:
                 bar.update(len(batch))
                 batch.clear()
 
+        self.engine.new_shot()  # a new film
+
         def take(released) -> None:
             for index, rgb, grey, new_shot in released:
                 if new_shot:
                     flush()
                     run.shots += 1
+                    self.engine.new_shot()
                     if self.reference_mode == "keyframe":
                         state["reference"] = rgb
                         state["prepared"], state["mean_ab"] = self._prepare(run, rgb)
@@ -381,7 +389,7 @@ def evaluate(
     sheet: Path | None = None,
     sheet_items: int = 4,
     weights: Path | None = None,
-    follow: bool = False,
+    temporal: str = "none",
 ) -> dict:
     """Evaluate ``model`` on every video and photo under ``data_dir``; returns the report
     (see :func:`format_table` and the module docstring). ``sheet``: also write a PNG
@@ -403,7 +411,10 @@ def evaluate(
         raise InputError(
             f"{data_dir}: exemplar mode takes each item's reference from another item; it needs two or more"
         )
-    engine = Engine(model, device=device, work_res=work_res, weights=weights, follow=follow)
+    if temporal not in MODES:
+        raise InputError(f"--temporal {temporal}: choose {', '.join(MODES)}")
+    engine = Engine(model, device=device, work_res=work_res, weights=weights,
+                    follow=temporal in ("recurrent", "both"), smooth=temporal in ("smooth", "both"))
     ev = Evaluation(engine, reference_mode, batch_size, shot_threshold)
     started = time.perf_counter()
     references: list[str | None] = []
@@ -458,7 +469,7 @@ def _report(ev: Evaluation, data_dir, model, work_res, max_frames, references, s
     for run, exemplar_name in zip(ev.runs, references):
         video = run.item.kind == "video"
         methods = {name: scores.figures(prior) for name, scores in run.methods.items()}
-        if video:
+        if video and "per_frame" not in methods:
             methods["per_frame"] = dict(methods["model"], identical_to_model=True)
         methods = {m: methods[m] for m in METHODS if m in methods}
         if ev.reference_mode == "keyframe":
@@ -503,7 +514,7 @@ def _report(ev: Evaluation, data_dir, model, work_res, max_frames, references, s
                 if k in chosen[0]["original"]
             },
         }
-        if kind == "video":
+        if kind == "video" and ev.engine.smoother is None:
             summary[kind]["methods"]["per_frame"]["identical_to_model"] = True
     report = {
         "data": str(data_dir),
@@ -594,8 +605,8 @@ def format_table(report: dict) -> str:
     for skipped in report.get("skipped", []):
         lines.append(f"skipped {skipped['name']}: {skipped['reason']}")
     lines.append(
-        "per-frame*: the model without temporal smoothing; no temporal stage exists yet, so it equals the model. "
-        "fps: model time only."
+        "per-frame*: the model's own output of each frame, before temporal smoothing (the same as the model when "
+        "the smoothing stage is off). fps: model time only."
     )
     return "\n".join(lines)
 
