@@ -4,6 +4,7 @@ no traceback, and leaves no output (and no hidden partial file) behind."""
 from __future__ import annotations
 
 import errno
+import json
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from conftest import (
     write_png,
 )
 from vidcolor.atomic import partial_path
+from vidcolor.segments import work_folder
 
 
 def has_audio_only(path: Path) -> bool:
@@ -336,11 +338,12 @@ def test_interrupted_run_leaves_nothing(tmp_path, reference, long_clip, sig, cod
         text=True,
         env=subprocess_env(),
     )
+    folder = work_folder(out)
     try:
         deadline = time.monotonic() + 60
-        while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while not any(folder.glob("*.mp4")) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert partial.exists(), "the run never started writing"
+        assert any(folder.glob("*.mp4")), "the run never started writing"
         time.sleep(0.5)  # well into the film
         assert proc.poll() is None, "the run ended before it could be interrupted"
         proc.send_signal(sig)
@@ -356,3 +359,7 @@ def test_interrupted_run_leaves_nothing(tmp_path, reference, long_clip, sig, cod
     assert not out.exists()
     assert not partial.exists()
     assert partial_files(tmp_path) == []
+    # only finished segments stay (for --resume), each listed in the folder's manifest
+    if folder.exists():
+        listed = {s["file"] for s in json.loads((folder / "segments.json").read_text())["segments"]}
+        assert {f.name for f in folder.glob("*.mp4")} == listed

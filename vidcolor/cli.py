@@ -152,6 +152,7 @@ def colorize(
         False, "--preview", help="Only write a PNG contact sheet of a few frames (grey, reference, output)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    resume: bool = typer.Option(False, "--resume", help="Film: continue an interrupted run (same options)."),
     decode: Optional[str] = typer.Option(None, "--decode", help="eccv16: annealed (default), mean or mode."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="eccv16: annealed-mean temperature (0.38)."),
     hints: Optional[Path] = typer.Option(None, "--hints", help="siggraph17: JSON list of colour points {x, y, color, size}."),
@@ -229,7 +230,12 @@ def colorize(
         colorize_image(input, target, engine, refs, samples=samples or 1)
     else:
         options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size, shot_threshold=shot_threshold)
-        colorize_video(input, target, engine, refs, options)
+        settings = {
+            "model": name, "weights": str(weights) if weights else "installed", "references": [str(r) for r in reference],
+            "gallery": str(gallery) if auto_reference else None, "work_res": work_res, "temporal": temporal,
+            "shot_threshold": shot_threshold, "guidance": [decode, temperature, hints, global_hint, saturation, seed],
+        }
+        colorize_video(input, target, engine, refs, options, resume=resume, settings=settings)
     console.log.info(f"wrote {target}")
 
 

@@ -1,8 +1,9 @@
 """Colorizing films, photos and folders: decode -> frames -> colorizer -> encode.
 
-Films stream through in batches; the per-shot reference plan (when there are several
-references) comes from one earlier pass of the shot detector. Every output is written to a
-temporary file and renamed when complete.
+Films stream through in batches into resumable segments, joined with the source's audio
+at the end; the per-shot reference plan (when there are several references) comes from one
+earlier pass of the shot detector. Every output is written to a temporary file and renamed
+when complete.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from vidcolor import console
-from vidcolor.atomic import atomic_output
+from vidcolor.atomic import as_output_error, atomic_output
 from vidcolor.color import rgb_to_grey_levels
 from vidcolor.engine import Engine
 from vidcolor.errors import InputError
 from vidcolor.images import is_image_path, list_images, read_image, write_image
 from vidcolor.references import ReferenceSet
+from vidcolor.segments import SEGMENT_SECONDS, SegmentedOutput, fingerprint
 from vidcolor.shots import DEFAULT_THRESHOLD, Shot, scan_shots
 from vidcolor.video_reader import Frame, VideoReader
-from vidcolor.video_writer import DEFAULT_CODEC, VideoWriter
+from vidcolor.video_writer import DEFAULT_CODEC
 
 log = logging.getLogger("vidcolor")
 
@@ -88,8 +90,12 @@ def plan_references(source: Path, refs: ReferenceSet, options: VideoOptions) -> 
 # -- films --------------------------------------------------------------------------------
 
 
-def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, options: VideoOptions) -> int:
-    """Colorize a film into ``output``; returns the number of frames written."""
+def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, options: VideoOptions,
+                   resume: bool = False, settings: dict | None = None) -> int:
+    """Colorize a film into ``output``; returns the number of frames written. The frames go
+    into resumable segments (``vidcolor.segments``); ``resume`` continues an interrupted
+    run made with the same ``settings`` (what else decides the colours: model, weights,
+    references...)."""
     plan = plan_references(source, refs, options) if refs is not None and len(refs) else None
     prepared: dict[int, object] = {}
 
@@ -99,12 +105,20 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
             prepared[index] = engine.prepare(rgb)
         return prepared[index]
 
+    key = fingerprint(source, {**(settings or {}), "codec": options.codec, "crf": options.crf, "start": options.start,
+                               "end": options.end, "segment_seconds": SEGMENT_SECONDS})
     written = 0
-    with VideoReader(source, start=options.start, end=options.end) as reader, atomic_output(output) as tmp:
-        writer = VideoWriter(tmp, reader.info, options.codec, options.crf, offset=options.start or 0.0)
+    with VideoReader(source, start=options.start, end=options.end, copy=False) as reader:
+        info = reader.info
+        segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key, resume,
+                                   round(SEGMENT_SECONDS * float(info.rate)))
+        done = segments.done
+        if done:
+            log.info(f"resuming {output.name}: {done} frames already done, continuing from there")
         batch: list[Frame] = []
         batch_ref = -1
-        bar = console.progress(reader.info.frames, source.name)
+        bar = console.progress(info.frames or None, source.name)
+        bar.update(done)
 
         def flush() -> None:
             nonlocal written
@@ -112,35 +126,46 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
                 return
             rgb = engine.colorize([f.grey for f in batch], prepared_for(batch_ref), sequence=True)
             for frame, image in zip(batch, rgb):
-                writer.write(image, frame.pts, frame.rotation)
+                segments.write(frame.index, image, frame.pts, frame.rotation)
             written += len(batch)
             bar.update(len(batch))
             batch.clear()
 
         try:
-            for item in reader:
-                if not isinstance(item, Frame):
-                    writer.mux(item)
-                    continue
+            for item in reader.frames():
                 if item.index == 0 and item.colour:
                     log.info(f"{source.name} is in colour: its luminance is used and its colour replaced")
+                if item.index < done:
+                    continue
                 ref = plan.reference_at(item.index) if plan is not None else 0
-                if batch and (ref != batch_ref or len(batch) >= options.batch_size):
+                fresh = segments.starts_segment(item.index)
+                if batch and (ref != batch_ref or len(batch) >= options.batch_size or fresh):
                     flush()
+                if fresh:
+                    engine.new_shot()  # every segment starts afresh, so a resumed film is the same
                 batch.append(item)
                 batch_ref = ref
             flush()
-            if written == 0:  # an input problem, not an output one (the writer would say so)
+            if written + done == 0:  # an input problem, not an output one (the writer would say so)
                 reason = "no frame could be decoded" if reader.bad_frames else "no frames in the chosen range"
                 raise InputError(f"{source}: {reason}")
-            writer.close()
+            segments.close_segment()
+        except OSError as e:  # writing a segment: a full disk, a folder that went away
+            segments.abandon()
+            converted = as_output_error(e, output)
+            if converted is e:
+                raise
+            raise converted from None
         except BaseException:
-            writer.abort()
+            segments.abandon()
             raise
         finally:
             bar.close()
-    log.info(f"{output}: {written} frames")
-    return written
+    with atomic_output(output) as tmp:
+        segments.join(tmp, options.start, options.end)
+    segments.remove()
+    log.info(f"{output}: {written + done} frames")
+    return written + done
 
 
 # -- photos -------------------------------------------------------------------------------

@@ -196,14 +196,12 @@ class VideoReader:
             if self._stop.is_set():
                 return
             if packet.stream.type != "video":
-                if packet.size == 0:
-                    continue
-                t = None if packet.pts is None else float(packet.pts * packet.stream.time_base)
-                if t is not None and self.end is not None and t >= self.end:
+                keep = self._in_range(packet)
+                if keep is None:
                     if video_done:
                         return
                     continue
-                if (t is None or not self.start or t >= self.start) and not self._put(packet):
+                if keep and not self._put(packet):
                     return
                 continue
             if video_done:
@@ -240,6 +238,27 @@ class VideoReader:
             for frame in remaining:
                 if self._emit(frame) != "ok":
                     return
+
+    def _in_range(self, packet: av.Packet) -> bool | None:
+        """Whether a packet of another stream belongs to the chosen range (None: past its end)."""
+        if packet.size == 0:
+            return False
+        t = None if packet.pts is None else float(packet.pts * packet.stream.time_base)
+        if t is not None and self.end is not None and t >= self.end:
+            return None
+        return t is None or not self.start or t >= self.start
+
+    def packets(self) -> Iterator[av.Packet]:
+        """Only the packets of the other streams in the chosen range, in file order, without
+        decoding any video (for joining them to video encoded elsewhere)."""
+        if not self.info.copy_streams:
+            return
+        if self.start:
+            self.container.seek(int(self.start / self.stream.time_base), stream=self.stream, backward=True)
+        for packet in self.container.demux(self.info.copy_streams):
+            keep = self._in_range(packet)
+            if keep:
+                yield packet
 
     def _reorder_shift(self, packet: av.Packet) -> int:
         """AVI stores no presentation times: the demuxer invents them one decoder delay

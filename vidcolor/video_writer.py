@@ -66,8 +66,23 @@ class VideoWriter:
         self._copies: dict[int, tuple] = {}
         self._pending: list[av.Packet] = []
         self._last_pts: int | None = None
+        self._encoding = True  # False when video packets are copied (start_from)
 
     # -- set-up on the first frame ----------------------------------------------------
+
+    def start_from(self, template: av.VideoStream, rotation: int = 0) -> None:
+        """Set up to copy already-encoded video packets of ``template``'s kind (``mux_video``)
+        instead of encoding frames: the output's video stream takes its parameters."""
+        self.video = self.container.add_stream_from_template(template)
+        self.video.time_base = template.time_base
+        self._encoding = False
+        if rotation:
+            self.video.set_display_rotation(rotation)
+        self._add_copies()
+
+    def mux_video(self, packet: av.Packet) -> None:
+        packet.stream = self.video
+        self.container.mux(packet)
 
     def _start(self, rotation: int) -> None:
         info = self.info
@@ -100,7 +115,10 @@ class VideoWriter:
         if rotation:
             video.set_display_rotation(rotation)
         self.video = video
-        for stream in info.copy_streams:
+        self._add_copies()
+
+    def _add_copies(self) -> None:
+        for stream in self.info.copy_streams:
             self._add_copy(stream)
         for packet in self._pending:
             self._mux_copy(packet)
@@ -183,8 +201,9 @@ class VideoWriter:
         if self.video is None:
             self.container.close()
             raise OutputError(f"{self.info.path}: no frame could be decoded, nothing to write")
-        for packet in self.video.encode(None):
-            self.container.mux(packet)
+        if self._encoding:
+            for packet in self.video.encode(None):
+                self.container.mux(packet)
         for out, reencode_from in self._copies.values():
             if reencode_from is not None:
                 for frame in reencode_from.decode(None):

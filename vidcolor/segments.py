@@ -1,0 +1,168 @@
+"""Resumable film output.
+
+A film's colour frames are encoded into segment files of about ``SEGMENT_SECONDS`` each in a
+work folder beside the output (``.NAME.resume/``), each recorded in the folder's
+``segments.json`` once it is complete. When the last frame is written the segments are
+joined, their packets copied as they are, with the source's audio and subtitle packets into
+the output (through the usual hidden partial file and rename), and the folder is removed.
+
+If the run is stopped, the folder stays: ``--resume`` continues it. The frames of finished
+segments are decoded again (decoding is cheap beside colorization) but not colorized, and
+the next segment starts where they end. Every segment starts afresh (the temporal state is
+reset at its first frame in every run), so a resumed film is the same, frame for frame and
+timestamp for timestamp, as one made in a single run. A folder made with other settings
+or from another source is refused by ``--resume``, and replaced by a run without it.
+
+Joining: each segment's packets keep their presentation times; where an encoder's frame
+reordering makes a segment's first decoding times fall before the previous segment's last,
+they are moved just after it (never past their presentation time).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import av
+
+from vidcolor.atomic import atomic_output
+from vidcolor.errors import InputError, OutputError
+from vidcolor.video_reader import VideoInfo, VideoReader
+from vidcolor.video_writer import VideoWriter
+
+SEGMENT_SECONDS = 10.0
+MANIFEST = "segments.json"
+
+
+def work_folder(output: Path) -> Path:
+    return output.with_name(f".{output.name}.resume")
+
+
+def fingerprint(source: Path, settings: dict) -> dict:
+    """What a resumed run must share with the first: the source file and the settings."""
+    stat = source.stat()
+    return {"source": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "settings": json.loads(json.dumps(settings, default=str))}
+
+
+class SegmentedOutput:
+    """Colour frames in, segment files out; ``join`` makes the final film."""
+
+    def __init__(self, output: Path, info: VideoInfo, codec: str, crf: int, offset: float, key: dict,
+                 resume: bool, segment_frames: int):
+        self.output, self.info, self.codec, self.crf, self.offset = output, info, codec, crf, offset
+        self.folder = work_folder(output)
+        self.segment_frames = max(1, segment_frames)
+        self.key = key
+        self.segments: list[dict] = []
+        if resume:
+            self._load()
+        elif self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._writer: VideoWriter | None = None
+        self._current: dict | None = None
+
+    def _load(self) -> None:
+        manifest = self.folder / MANIFEST
+        if not manifest.is_file():
+            raise InputError(f"{self.output}: no unfinished run to resume (no {self.folder.name}/{MANIFEST}); "
+                             "run without --resume")
+        try:
+            saved = json.loads(manifest.read_text())
+        except ValueError:
+            raise InputError(f"{manifest}: unreadable; run without --resume to start again") from None
+        if saved.get("key") != self.key:
+            raise InputError(f"{self.output}: the unfinished run was made from another source or with other settings; "
+                             "run without --resume to start again, or with the same options")
+        self.segments = [s for s in saved.get("segments", []) if (self.folder / s["file"]).is_file()]
+
+    @property
+    def done(self) -> int:
+        """Frames already in finished segments: the index of the first frame still to do."""
+        return sum(s["frames"] for s in self.segments)
+
+    def starts_segment(self, index: int) -> bool:
+        """Whether frame ``index`` begins a segment (the engine's temporal state is reset there)."""
+        return index % self.segment_frames == 0
+
+    def write(self, index: int, rgb, pts: int, rotation: int) -> None:
+        if self._current is not None and self.starts_segment(index):
+            self._finish_segment()
+        if self._current is None:
+            name = f"{len(self.segments):06d}{self.output.suffix}"  # the output's container and its rules
+            self._writer = VideoWriter(self.folder / name, replace(self.info, copy_streams=[]), self.codec, self.crf,
+                                       self.offset)
+            self._current = {"file": name, "first": index, "frames": 0, "rotation": rotation}
+        self._writer.write(rgb, pts, rotation)
+        self._current["frames"] += 1
+
+    def _finish_segment(self) -> None:
+        self._writer.close()
+        self.segments.append(self._current)
+        self._writer, self._current = None, None
+        with atomic_output(self.folder / MANIFEST) as partial:
+            partial.write_text(json.dumps({"key": self.key, "segments": self.segments}, indent=1))
+
+    def close_segment(self) -> None:
+        """Finish the segment being written (at the end, or before stopping)."""
+        if self._current is not None:
+            self._finish_segment()
+
+    def abandon(self) -> None:
+        """An interruption: the unfinished segment goes, the finished ones stay for
+        ``--resume`` (the folder goes too when there are none)."""
+        if self._writer is not None:
+            self._writer.abort()
+            (self.folder / self._current["file"]).unlink(missing_ok=True)
+        self._writer, self._current = None, None
+        if not self.segments:
+            self.remove()
+
+    def join(self, target: Path, start: float | None, end: float | None) -> None:
+        """Copy every segment's video packets and the source's other streams into ``target``."""
+        self.close_segment()
+        if not self.segments:
+            raise OutputError(f"{self.info.path}: no frame could be decoded, nothing to write")
+        with VideoReader(self.info.path, start=start, end=end) as reader:
+            writer = VideoWriter(target, reader.info, self.codec, self.crf, self.offset)
+            try:
+                with av.open(str(self.folder / self.segments[0]["file"])) as first:
+                    writer.start_from(first.streams.video[0], self.segments[0]["rotation"])
+                other = iter(reader.packets())
+                waiting = next(other, None)
+                for packet in self._video_packets():
+                    t = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+                    while waiting is not None and _time(waiting) - self.offset <= t:  # both on the output's clock
+                        writer.mux(waiting)
+                        waiting = next(other, None)
+                    writer.mux_video(packet)
+                while waiting is not None:
+                    writer.mux(waiting)
+                    waiting = next(other, None)
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+
+    def _video_packets(self):
+        last_dts = None
+        for segment in self.segments:
+            with av.open(str(self.folder / segment["file"])) as container:
+                stream = container.streams.video[0]
+                for packet in container.demux(stream):
+                    if packet.size == 0:
+                        continue
+                    if packet.dts is not None and last_dts is not None and packet.dts <= last_dts:
+                        packet.dts = min(last_dts + 1, packet.pts) if packet.pts is not None else last_dts + 1
+                    last_dts = packet.dts
+                    yield packet
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _time(packet: av.Packet) -> float:
+    return float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
