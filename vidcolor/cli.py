@@ -165,6 +165,7 @@ def colorize(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; errors only."),
 ) -> None:
     """Colour a film, a photo or a folder of photos."""
+    from vidcolor import guidance
     from vidcolor.engine import Engine
     from vidcolor.images import is_image_path
     from vidcolor.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
@@ -203,23 +204,12 @@ def colorize(
         check_output(target, overwrite, (input,))
     if not input.is_dir() and not is_image_path(input) and not preview:
         check_codec(codec)
-    options = None
-    if name in colorizers.names(automatic=True):
-        from vidcolor import guidance
-
-        options = guidance.build(name, input, decode, temperature, hints, global_hint, saturation, samples, seed)
-        if samples is not None and samples > 1 and not (is_image_path(input) or input.is_dir()) or samples and preview:
-            raise InputError("--samples writes several pictures: give a photo or a folder of photos")
-    else:
-        given = {"--decode": decode, "--temperature": temperature, "--hints": hints, "--global-hint": global_hint,
-                 "--saturation": saturation, "--samples": samples, "--seed": seed}
-        for flag, value in given.items():
-            if value is not None:
-                raise InputError(f"{flag} is for the automatic networks (--auto --model ...), not {name}")
+    guide = guidance.build(name, input, decode, temperature, hints, global_hint, saturation, samples, seed,
+                           several_pictures=(input.is_dir() or is_image_path(input)) and not preview)
     if temporal not in TEMPORAL_MODES:
         raise InputError(f"--temporal {temporal}: choose {', '.join(TEMPORAL_MODES)}")
     engine = Engine(name, device=device, work_res=work_res, weights=weights, follow=temporal in ("recurrent", "both"),
-                    options=options, smooth=temporal in ("smooth", "both"))
+                    options=guide, smooth=temporal in ("smooth", "both"))
     if searched is not None:
         refs = folder_references(searched, engine, always_recommend=auto_reference)
     if preview:

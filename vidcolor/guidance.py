@@ -11,6 +11,7 @@ import torch
 
 from vidcolor import quantize
 from vidcolor.automatic import AutoOptions
+from vidcolor.automatic import names as automatic_names
 from vidcolor.errors import InputError
 
 TAKES = {
@@ -49,10 +50,21 @@ def _refuse_unused(model: str, given: dict) -> None:
 
 def build(model: str, source: Path, decode: str | None = None, temperature: float | None = None,
           hints: Path | None = None, global_hint: Path | None = None, saturation: float | None = None,
-          samples: int | None = None, seed: int | None = None) -> AutoOptions:
-    """The ``AutoOptions`` for ``model`` colouring ``source`` (an image, a film or a folder)."""
-    _refuse_unused(model, {"decode": decode, "temperature": temperature, "hints": hints, "global_hint": global_hint,
-                           "saturation": saturation, "samples": samples, "seed": seed})
+          samples: int | None = None, seed: int | None = None, several_pictures: bool = True) -> AutoOptions | None:
+    """The ``AutoOptions`` for ``model`` colouring ``source`` (an image, a film or a folder);
+    None for the models that take a reference (which take none of these options).
+    ``several_pictures``: the output may be several pictures (``--samples``)."""
+    given = {"decode": decode, "temperature": temperature, "hints": hints, "global_hint": global_hint,
+             "saturation": saturation, "samples": samples, "seed": seed}
+    if model not in automatic_names():
+        for option, value in given.items():
+            if value is not None:
+                raise InputError(f"--{option.replace('_', '-')} is for the automatic networks (--auto --model ...), "
+                                 f"not {model}")
+        return None
+    _refuse_unused(model, given)
+    if samples is not None and samples > 1 and not several_pictures:
+        raise InputError("--samples writes several pictures: give a photo or a folder of photos")
     options = AutoOptions()
     if decode is not None:
         if decode not in quantize.DECODES:
