@@ -53,9 +53,11 @@ def floor(source: Path, output: Path, end: float) -> int:
     return frames
 
 
-def full(source: Path, output: Path, end: float, engine: Engine, reference: Path, batch_size: int) -> int:
+def full(source: Path, output: Path, end: float, engine: Engine, reference: Path, batch_size: int,
+         overlap: bool = True) -> int:
     refs = gather_references([reference])
-    return colorize_video(source, output, engine, refs, VideoOptions(codec="libx264", crf=18, end=end, batch_size=batch_size))
+    options = VideoOptions(codec="libx264", crf=18, end=end, batch_size=batch_size, overlap=overlap)
+    return colorize_video(source, output, engine, refs, options)
 
 
 def timed(fn, *args) -> dict:
@@ -84,6 +86,8 @@ def main() -> None:
     p.add_argument("--weights", help="weights for --model (default: the installed ones)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4, the CLI default)")
+    p.add_argument("--compare-overlap", action="store_true",
+                   help="also run the pipeline with encoding in line (no encoder thread), interleaved")
     args = p.parse_args()
     allocator = "glibc defaults"
     if not args.default_malloc:
@@ -107,11 +111,15 @@ def main() -> None:
             first, _ = common.decode_rgb(source, max_frames=1)
             reference = common.save_png(tmp / f"ref_{size}.png", first[0])
             engine.colorize([common.grey_levels(first[0])], engine.prepare(first[0]))  # warm-up
-            runs = {"floor": [], "full": []}
+            runs = {"floor": [], "full": []} | ({"full, encoding in line": []} if args.compare_overlap else {})
             for _ in range(args.runs):
                 runs["floor"].append(timed(floor, source, tmp / "floor.mp4", end))
                 runs["full"].append(timed(full, source, tmp / "full.mp4", end, engine, reference, args.batch_size))
-            ratios = [b["fps"] / a["fps"] for a, b in zip(runs["floor"], runs["full"])]
+                if args.compare_overlap:
+                    runs["full, encoding in line"].append(
+                        timed(full, source, tmp / "inline.mp4", end, engine, reference, args.batch_size, False))
+            to_floor = {kind: [b["fps"] / a["fps"] for a, b in zip(runs["floor"], rs)] for kind, rs in runs.items()}
+            ratios = to_floor["full"]
             summary = {
                 kind: {k: common.median(r[k] for r in rs) for k in ("fps", "seconds", "user_s_per_frame", "sys_s_per_frame")}
                 for kind, rs in runs.items()
@@ -119,11 +127,11 @@ def main() -> None:
             results[size] = {"clip": CLIPS[size], "seconds": end, "frames": runs["full"][0]["frames"], "runs": runs,
                              "median": summary, "ratio_full_floor": common.median(ratios), "ratios": ratios}
             info = f"{CLIPS[size]}, first {end:g} s ({runs['full'][0]['frames']} frames)"
-            for kind in ("floor", "full"):
+            for kind in runs:
                 s = summary[kind]
                 fps_runs = ", ".join(f"{r['fps']:.2f}" for r in runs[kind])
                 rows.append([size, info, kind, f"{s['fps']:.2f}", fps_runs, f"{s['user_s_per_frame']:.3f}",
-                             f"{s['sys_s_per_frame']:.3f}", f"{common.median(ratios):.3f}" if kind == "full" else ""])
+                             f"{s['sys_s_per_frame']:.3f}", f"{common.median(to_floor[kind]):.3f}" if kind != "floor" else ""])
     text = common.table(
         ["size", "input", "run", "median fps", "fps per run", "user CPU s/frame", "sys CPU s/frame", "full/floor"],
         rows,

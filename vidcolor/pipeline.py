@@ -16,6 +16,7 @@ import numpy as np
 
 from vidcolor import console
 from vidcolor.atomic import as_output_error, atomic_output
+from vidcolor.background import Background
 from vidcolor.color import rgb_to_grey_levels
 from vidcolor.engine import Engine
 from vidcolor.errors import InputError
@@ -37,6 +38,7 @@ class VideoOptions:
     end: float | None = None
     batch_size: int = 4
     shot_threshold: float = DEFAULT_THRESHOLD
+    overlap: bool = True  # encode in a thread of its own while the next batch is colorized
 
 
 def default_output(source: Path) -> Path:
@@ -119,6 +121,7 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
         batch_ref = -1
         bar = console.progress(info.frames or None, source.name)
         bar.update(done)
+        encoder = Background(lambda job: segments.write(*job), name="vidcolor-encode") if options.overlap else None
 
         def flush() -> None:
             nonlocal written
@@ -126,7 +129,8 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
                 return
             rgb = engine.colorize([f.grey for f in batch], prepared_for(batch_ref), sequence=True)
             for frame, image in zip(batch, rgb):
-                segments.write(frame.index, image, frame.pts, frame.rotation)
+                job = (frame.index, image, frame.pts, frame.rotation)
+                encoder.put(job) if encoder is not None else segments.write(*job)
             written += len(batch)
             bar.update(len(batch))
             batch.clear()
@@ -146,17 +150,23 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
                 batch.append(item)
                 batch_ref = ref
             flush()
+            if encoder is not None:
+                encoder.finish()
             if written + done == 0:  # an input problem, not an output one (the writer would say so)
                 reason = "no frame could be decoded" if reader.bad_frames else "no frames in the chosen range"
                 raise InputError(f"{source}: {reason}")
             segments.close_segment()
         except OSError as e:  # writing a segment: a full disk, a folder that went away
+            if encoder is not None:
+                encoder.stop()
             segments.abandon()
             converted = as_output_error(e, output)
             if converted is e:
                 raise
             raise converted from None
         except BaseException:
+            if encoder is not None:
+                encoder.stop()
             segments.abandon()
             raise
         finally:
