@@ -62,9 +62,25 @@ class ReferencePlan:
     starts: list[int]
     choice: list[int]
 
+    def shot_at(self, frame_index: int) -> int:
+        return max(0, int(np.searchsorted(self.starts, frame_index, side="right")) - 1)
+
     def reference_at(self, frame_index: int) -> int:
-        shot = int(np.searchsorted(self.starts, frame_index, side="right")) - 1
-        return self.choice[max(shot, 0)]
+        return self.choice[self.shot_at(frame_index)]
+
+
+def shot_progress(plan: ReferencePlan | None, index: int, total: int, rate: float | None) -> str:
+    """``shot 3/7, 0:42 left in it`` for the frame ``index`` at ``rate`` frames per second
+    (no time before a rate is known); empty when the shots are not known."""
+    if plan is None or len(plan.starts) < 2:
+        return ""
+    shot = plan.shot_at(index)
+    end = plan.starts[shot + 1] if shot + 1 < len(plan.starts) else total
+    text = f"shot {shot + 1}/{len(plan.starts)}"
+    if rate and end > index:
+        seconds = int((end - index) / rate)
+        text += f", {seconds // 60}:{seconds % 60:02d} left in it"
+    return text
 
 
 def plan_references(source: Path, refs: ReferenceSet, options: VideoOptions) -> ReferencePlan:
@@ -133,6 +149,9 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
                 encoder.put(job) if encoder is not None else segments.write(*job)
             written += len(batch)
             bar.update(len(batch))
+            shot = shot_progress(plan, batch[-1].index + 1, info.frames, bar.format_dict.get("rate"))
+            if shot:
+                bar.set_postfix_str(shot, refresh=False)
             batch.clear()
 
         try:
