@@ -134,8 +134,7 @@ class SegmentedOutput:
                 other = iter(reader.packets())
                 waiting = next(other, None)
                 for packet in self._video_packets():
-                    t = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
-                    while waiting is not None and _time(waiting) - self.offset <= t:  # both on the output's clock
+                    while waiting is not None and _time(waiting) - self.offset <= _time(packet):  # the output's clock
                         writer.mux(waiting)
                         waiting = next(other, None)
                     writer.mux_video(packet)
