@@ -75,9 +75,7 @@ class Engine:
         guided by the last colorized frame while the reference stays the same, and the
         temporal smoothing (when on) carries colour over from the previous frame.
         ``with_raw``: also return the output without smoothing (for measuring it)."""
-        lightness = color.grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
-        size = color.work_size(*lightness.shape[-2:], self.work_res)
-        small = color.resize(lightness, size)
+        lightness, small = self._lightness(greys)
         if self.follow and sequence:
             last = self._last
             previous = last[1:] if last is not None and last[0] is prepared and last[1].shape == small[-1:].shape else None
@@ -88,12 +86,20 @@ class Engine:
         raw = ab
         if self.smoother is not None and sequence:
             ab = self._smooth(small, ab, prepared)
-        rgb = color.compose_rgb(lightness, color.guided_upsample(ab, small, lightness)).cpu().numpy()
+        rgb = self._full_size(ab, small, lightness)
         if not with_raw:
             return rgb
-        if raw is ab:
-            return rgb, rgb
-        return rgb, color.compose_rgb(lightness, color.guided_upsample(raw, small, lightness)).cpu().numpy()
+        return rgb, (rgb if raw is ab else self._full_size(raw, small, lightness))
+
+    def _lightness(self, greys: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """L at full size and at work resolution, ``(B, 1, H, W)`` each."""
+        lightness = color.grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
+        return lightness, color.resize(lightness, color.work_size(*lightness.shape[-2:], self.work_res))
+
+    @staticmethod
+    def _full_size(ab: torch.Tensor, small: torch.Tensor, lightness: torch.Tensor) -> np.ndarray:
+        """ab at work resolution -> RGB at full size, on the original L (guided upsampling)."""
+        return color.compose_rgb(lightness, color.guided_upsample(ab.float(), small, lightness)).cpu().numpy()
 
     def _smooth(self, small: torch.Tensor, ab: torch.Tensor, prepared: Any) -> torch.Tensor:
         """The temporal stage, frame by frame at work resolution; a new reference is a new shot."""
@@ -109,8 +115,5 @@ class Engine:
     def colorize_samples(self, greys: list[np.ndarray], count: int) -> list[np.ndarray]:
         """``count`` different colorizations of the same frames (models that sample):
         a list of RGB ``(B, H, W, 3)``, one per sample."""
-        lightness = color.grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
-        small = color.resize(lightness, color.work_size(*lightness.shape[-2:], self.work_res))
-        samples = self.colorizer.colorize_samples(small, count)
-        return [color.compose_rgb(lightness, color.guided_upsample(ab.float(), small, lightness)).cpu().numpy()
-                for ab in samples]
+        lightness, small = self._lightness(greys)
+        return [self._full_size(ab, small, lightness) for ab in self.colorizer.colorize_samples(small, count)]
