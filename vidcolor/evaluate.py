@@ -62,7 +62,7 @@ from vidcolor.errors import CorruptMediaError, InputError, ModelError
 from vidcolor.images import IMAGE_SUFFIXES, read_rgb, write_image
 from vidcolor.metrics import AbScorer, FlowTracker, VideoScorer, colourfulness, lab_of, psnr, ssim
 from vidcolor.shots import DEFAULT_THRESHOLD, ShotFollower
-from vidcolor.temporal import MODES
+from vidcolor.temporal import DEFAULT_MODE, MODES
 from vidcolor.video_reader import MAX_CONSECUTIVE_BAD, open_video
 
 log = logging.getLogger("vidcolor")
@@ -389,7 +389,7 @@ def evaluate(
     sheet: Path | None = None,
     sheet_items: int = 4,
     weights: Path | None = None,
-    temporal: str = "none",
+    temporal: str = DEFAULT_MODE,
 ) -> dict:
     """Evaluate ``model`` on every video and photo under ``data_dir``; returns the report
     (see :func:`format_table` and the module docstring). ``sheet``: also write a PNG
