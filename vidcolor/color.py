@@ -151,3 +151,17 @@ def is_grey(rgb: np.ndarray, max_chroma: float = 5.0) -> bool:
     small = rgb[::step, ::step]
     lab = rgb_to_lab(torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float() / 255.0)
     return bool(chroma(lab[:, 1:]).max() <= max_chroma)
+
+
+def lightness_to_grey(lightness: torch.Tensor) -> torch.Tensor:
+    """CIE L ``(B, 1, H, W)`` in [0, 100] -> the sRGB grey level in [0, 1] with that L (its
+    luma too, as R = G = B): what the networks that read a grey picture see."""
+    lab = torch.cat((lightness, torch.zeros_like(lightness).expand(-1, 2, -1, -1)), 1)
+    return lab_to_rgb(lab)[:, :1]
+
+
+def pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad height and width up to a multiple (replicating the border); returns the original size."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), (h, w)

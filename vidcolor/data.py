@@ -121,8 +121,7 @@ def related_items(clips: list[Clip], backbone, device: torch.device | str = "cpu
         return [0] * len(clips)
     descriptors = []
     for clip in clips:
-        lab = color.rgb_to_lab(clip.frames[0][None].to(device))
-        grey = color.lab_to_rgb(torch.cat((lab[:, :1], torch.zeros_like(lab[:, 1:])), 1))
+        grey = color.lightness_to_grey(color.rgb_to_lab(clip.frames[0][None].to(device))[:, :1])
         descriptors.append(global_descriptor(backbone(grey)[-1][0].float()))
     d = torch.stack(descriptors)
     sim = d @ d.T

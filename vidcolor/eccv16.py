@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from vidcolor import quantize
 from vidcolor.automatic import AutoOptions, register
+from vidcolor.color import pad_to
 
 L_CENTRE, L_NORM, AB_NORM = 50.0, 100.0, 110.0
 
@@ -40,13 +41,6 @@ def conv_block(cin: int, cout: int, convs: int, stride: int = 1, dilation: int =
 
 def normalise_l(lightness: torch.Tensor) -> torch.Tensor:
     return (lightness - L_CENTRE) / L_NORM
-
-
-def pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad height and width up to a multiple (replicating the border); returns the original size."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), (h, w)
 
 
 @register("eccv16")

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from vidcolor import backbones, color, weights
+from vidcolor.color import lightness_to_grey  # noqa: F401  (also imported from here)
 from vidcolor.correspondence import Correspondence, correspond
 from vidcolor.errors import ModelError
 
@@ -100,12 +101,6 @@ class ColorizationNet(nn.Module):
         x = self.block9(self.up9(x, x2))
         x = self.block10(self.up10(x, x1))
         return torch.tanh(self.out(x))
-
-
-def lightness_to_grey(lightness: torch.Tensor) -> torch.Tensor:
-    """L ``(B, 1, H, W)`` in [0, 100] -> the grey sRGB level in [0, 1] the backbone sees."""
-    lab = torch.cat((lightness, torch.zeros_like(lightness).expand(-1, 2, -1, -1)), 1)
-    return color.lab_to_rgb(lab)[:, :1]
 
 
 @dataclass

@@ -40,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vidcolor import color
+from vidcolor.color import lightness_to_grey, pad_to
 from vidcolor.automatic import AutoOptions, register
 
 HUE_WEIGHT = 5.0  # lambda_H of equation (3): hue loss weighted by 5 x chroma
@@ -137,12 +138,6 @@ def chromatic_fading(chroma: torch.Tensor, magnitude: torch.Tensor, eta: float =
     return chroma * magnitude.clamp(max=eta) / eta
 
 
-def lightness_to_grey(lightness: torch.Tensor) -> torch.Tensor:
-    """CIE L ``(B, 1, H, W)`` in [0, 100] -> the sRGB grey level in [0, 1] with that L."""
-    lab = torch.cat((lightness, torch.zeros_like(lightness).expand(-1, 2, -1, -1)), 1)
-    return color.lab_to_rgb(lab.float()).mean(1, keepdim=True)
-
-
 def reconstruct_rgb(lightness: torch.Tensor, hue: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
     """CIE L ``(B, 1, H, W)``, hue and chroma in [0, 1] -> sRGB ``(B, 3, H, W)`` in [0, 1].
 
@@ -219,13 +214,6 @@ def histogram_transfer(probs: torch.Tensor, target: torch.Tensor, weights: torch
 
 
 # -- the network ---------------------------------------------------------------------------
-
-
-def pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad height and width up to a multiple (replicating the border); returns the original size."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), (h, w)
 
 
 def cell_grid(height: int, width: int, stride: int, device: torch.device | str = "cpu") -> torch.Tensor:

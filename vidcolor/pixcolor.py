@@ -55,6 +55,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vidcolor import color
+from vidcolor.color import lightness_to_grey as grey_level
 from vidcolor.automatic import AutoOptions, register
 from vidcolor.errors import InputError, ModelError
 
@@ -62,13 +63,6 @@ CR, CB = 0, 1  # the colour channels of the chroma image, in the order they are 
 
 
 # -- colour ---------------------------------------------------------------------------------
-
-
-def grey_level(lightness: torch.Tensor) -> torch.Tensor:
-    """CIE L ``(B, 1, H, W)`` in [0, 100] -> the sRGB level in [0, 1] of the grey with that
-    L, which is also its luma Y (R = G = B)."""
-    lab = torch.cat((lightness, torch.zeros_like(lightness).expand(-1, 2, -1, -1)), 1)
-    return color.lab_to_rgb(lab)[:, :1]
 
 
 def rgb_to_chroma(rgb: torch.Tensor) -> torch.Tensor:

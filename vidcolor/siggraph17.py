@@ -27,8 +27,10 @@ import torch.nn.functional as F
 
 from vidcolor import color, quantize
 from vidcolor.automatic import AutoOptions, Hint, register
-from vidcolor.eccv16 import AB_NORM, conv_block, normalise_l, pad_to
+from vidcolor.color import pad_to
+from vidcolor.eccv16 import AB_NORM, conv_block, normalise_l
 from vidcolor.errors import InputError, ModelError
+from vidcolor.metrics import ab_bins
 
 PALETTE_SIZE = 9
 
@@ -156,7 +158,7 @@ class SIGGRAPH17(nn.Module):
                                         mode="replicate")) * given
         out, logits = self(lightness, hint_ab, mask, hist, sat)
         regression = F.smooth_l1_loss(out.float(), ab.float(), beta=1.0)  # Lab units
-        target = grid_cell(ab[:, :, ::4, ::4].float())
+        target = ab_bins(ab[:, :, ::4, ::4].float())  # the cell of the 529-grid of each pixel
         classification = F.cross_entropy(logits.float(), target)
         return {"loss": regression + classification, "regression": regression, "classification": classification}
 
@@ -266,12 +268,6 @@ def mean_saturation(rgb: torch.Tensor) -> torch.Tensor:
     """Mean HSV saturation of sRGB pictures ``(B, 3, H, W)`` -> ``(B,)``."""
     top = rgb.amax(1)
     return ((top - rgb.amin(1)) / top.clamp_min(1e-6)).flatten(1).mean(1)
-
-
-def grid_cell(ab: torch.Tensor) -> torch.Tensor:
-    """Index of the 529-grid cell (a-major) of every pixel: ``(B, 2, H, W)`` -> ``(B, H, W)``."""
-    index = ((ab + 110) / quantize.GRID).round().clamp(0, 22).long()
-    return index[:, 0] * 23 + index[:, 1]
 
 
 def weighted_kmeans(points: torch.Tensor, weights: torch.Tensor, k: int = PALETTE_SIZE, iterations: int = 30):
