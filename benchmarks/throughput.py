@@ -5,7 +5,8 @@ floor: vidcolor's own VideoReader and VideoWriter with no model: decode to grey,
        grey as RGB (libx264, crf 18), audio copied.
 full:  vidcolor.pipeline.colorize_video, as ``vidcolor INPUT --reference REF --model M``
        runs it (REF: the clip's first frame in colour, saved to a PNG; M: --model, default
-       transfer, with --weights and --device as the command takes them).
+       transfer, with --weights, --device and --temporal as the command takes them; the
+       temporal default is the command's).
 
 Both run in this process (the model is built once, before timing; preparing the reference
 is timed), with glibc's allocator tuned as ``vidcolor``'s main() does
@@ -32,6 +33,7 @@ from vidcolor import console
 from vidcolor.engine import Engine
 from vidcolor.pipeline import VideoOptions, colorize_video
 from vidcolor.references import gather_references
+from vidcolor.temporal import DEFAULT_MODE, MODES
 from vidcolor.video_reader import Frame, VideoReader
 from vidcolor.video_writer import VideoWriter
 
@@ -86,6 +88,8 @@ def main() -> None:
     p.add_argument("--weights", help="weights for --model (default: the installed ones)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4, the CLI default)")
+    p.add_argument("--temporal", choices=MODES, default=DEFAULT_MODE,
+                   help=f"temporal mode, as the command's --temporal (default {DEFAULT_MODE})")
     p.add_argument("--compare-overlap", action="store_true",
                    help="also run the pipeline with encoding in line (no encoder thread), interleaved")
     args = p.parse_args()
@@ -101,7 +105,8 @@ def main() -> None:
         torch.set_num_threads(args.torch_threads)
     console.setup(quiet=True)
     options = {"weights": args.weights} if args.weights else {}
-    engine = Engine(args.model, device=args.device, work_res=args.work_res, **options)
+    engine = Engine(args.model, device=args.device, work_res=args.work_res, follow=args.temporal in ("recurrent", "both"),
+                    smooth=args.temporal in ("smooth", "both"), **options)
     results, rows = {}, []
     with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
         tmp = Path(tmp)
