@@ -1,5 +1,6 @@
 """The shipped weights: the manifest matches the files, the default exemplar network loads
-without --weights and colours a picture from a reference, and a changed file is caught."""
+without --weights and colours a picture from a reference, every shipped automatic network
+colours a photo without --weights, and a changed file is caught."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import shutil
 
 import numpy as np
 
-from conftest import assert_clean_error, colour_reference, run_cli
+from conftest import assert_clean_error, colour_reference, lightness_diff, mean_chroma, read_rgb_image, run_cli, write_png
 from vidcolor import color, weights
+from vidcolor.cli import AUTOMATIC_PREFERENCE
 from vidcolor.engine import Engine
 from vidcolor.metrics import psnr
 
@@ -32,6 +34,22 @@ def test_the_default_exemplar_network_colours_from_a_reference():
     out = engine.colorize([grey], engine.prepare(original))[0]
     flat = np.repeat(grey[..., None], 3, axis=2)
     assert psnr(out, target) > psnr(flat, target) + 6.0  # measured: 20.5 dB against 11.5
+
+
+def test_every_shipped_automatic_network_colours_a_photo_without_weights(tmp_path):
+    """No --weights: each automatic network in the manifest loads its shipped file and adds
+    colour to a grey photo, keeping its lightness."""
+    shipped = [e["name"] for e in weights.manifest() if e["name"] in AUTOMATIC_PREFERENCE]
+    assert set(shipped) >= {"eccv16", "siggraph17", "larsson"}
+    grey = color.rgb_to_grey_levels(colour_reference(96, 64))
+    photo = write_png(tmp_path / "grey.png", grey)
+    for name in shipped:
+        out = tmp_path / f"{name}.png"
+        run = run_cli(photo, "--auto", "--model", name, "-o", out, "-q")
+        assert run.code == 0, (name, run.output)
+        rgb = read_rgb_image(out)
+        assert mean_chroma(rgb) > 2.0, name
+        assert lightness_diff(rgb, grey) < 0.5, name
 
 
 def test_weights_commands_list_verify_and_catch_a_changed_file(tmp_path, monkeypatch):
