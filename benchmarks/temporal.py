@@ -19,7 +19,6 @@ import hashlib
 import time
 
 import common
-import numpy as np
 
 from vidcolor.evaluate import DEFAULT_THRESHOLD, Evaluation, _report, find_items, first_frame
 from vidcolor.engine import Engine
@@ -61,13 +60,14 @@ def main() -> None:
     items = [i for i in find_items(args.eval / "videos") if not args.clips or i.path.stem in args.clips]
     engine = Engine(args.model, device="cpu", weights=args.weights, smooth=True)
     memoize_colorizer(engine)
+    exemplars = [first_frame(items[(k + 1) % len(items)]) if args.reference_mode == "exemplar" else None
+                 for k in range(len(items))]
     rows, results = [], []
     for text in settings:
         engine.smoother = TemporalSmoother(**parse_setting(text))
         ev = Evaluation(engine, args.reference_mode, 4, DEFAULT_THRESHOLD)
         started = time.perf_counter()
-        for k, item in enumerate(items):
-            exemplar = first_frame(items[(k + 1) % len(items)]) if args.reference_mode == "exemplar" else None
+        for item, exemplar in zip(items, exemplars):
             ev.runs.append(ev.video(item, exemplar, False, args.max_frames))
         report = _report(ev, args.eval, args.model, engine.work_res, args.max_frames, [None] * len(items), [],
                          time.perf_counter() - started)
@@ -87,6 +87,6 @@ def main() -> None:
                   {"clips": [i.name for i in items], "model": args.model, "max_frames": args.max_frames,
                    "results": results}, args)
 
+
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     main()

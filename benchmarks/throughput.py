@@ -33,7 +33,7 @@ from vidcolor import console
 from vidcolor.engine import Engine
 from vidcolor.pipeline import VideoOptions, colorize_video
 from vidcolor.references import gather_references
-from vidcolor.temporal import DEFAULT_MODE, MODES
+from vidcolor.temporal import DEFAULT_MODE, MODES, engine_flags
 from vidcolor.video_reader import Frame, VideoReader
 from vidcolor.video_writer import VideoWriter
 
@@ -105,8 +105,7 @@ def main() -> None:
         torch.set_num_threads(args.torch_threads)
     console.setup(quiet=True)
     options = {"weights": args.weights} if args.weights else {}
-    engine = Engine(args.model, device=args.device, work_res=args.work_res, follow=args.temporal in ("recurrent", "both"),
-                    smooth=args.temporal in ("smooth", "both"), **options)
+    engine = Engine(args.model, device=args.device, work_res=args.work_res, **engine_flags(args.temporal), **options)
     results, rows = {}, []
     with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
         tmp = Path(tmp)

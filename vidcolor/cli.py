@@ -19,6 +19,7 @@ from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageE
 from vidcolor.shots import DEFAULT_THRESHOLD
 from vidcolor.temporal import DEFAULT_MODE as DEFAULT_TEMPORAL
 from vidcolor.temporal import MODES as TEMPORAL_MODES
+from vidcolor.temporal import engine_flags
 
 app = typer.Typer(
     add_completion=False,
@@ -208,8 +209,7 @@ def colorize(
                            several_pictures=(input.is_dir() or is_image_path(input)) and not preview)
     if temporal not in TEMPORAL_MODES:
         raise InputError(f"--temporal {temporal}: choose {', '.join(TEMPORAL_MODES)}")
-    engine = Engine(name, device=device, work_res=work_res, weights=weights, follow=temporal in ("recurrent", "both"),
-                    options=guide, smooth=temporal in ("smooth", "both"))
+    engine = Engine(name, device=device, work_res=work_res, weights=weights, options=guide, **engine_flags(temporal))
     if searched is not None:
         refs = folder_references(searched, engine, always_recommend=auto_reference)
     if preview:

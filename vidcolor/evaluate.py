@@ -62,7 +62,7 @@ from vidcolor.errors import CorruptMediaError, InputError, ModelError
 from vidcolor.images import IMAGE_SUFFIXES, read_rgb, write_image
 from vidcolor.metrics import AbScorer, FlowTracker, VideoScorer, colourfulness, lab_of, psnr, ssim
 from vidcolor.shots import DEFAULT_THRESHOLD, ShotFollower
-from vidcolor.temporal import DEFAULT_MODE, MODES
+from vidcolor.temporal import DEFAULT_MODE, MODES, engine_flags
 from vidcolor.video_reader import MAX_CONSECUTIVE_BAD, open_video
 
 log = logging.getLogger("vidcolor")
@@ -413,8 +413,7 @@ def evaluate(
         )
     if temporal not in MODES:
         raise InputError(f"--temporal {temporal}: choose {', '.join(MODES)}")
-    engine = Engine(model, device=device, work_res=work_res, weights=weights,
-                    follow=temporal in ("recurrent", "both"), smooth=temporal in ("smooth", "both"))
+    engine = Engine(model, device=device, work_res=work_res, weights=weights, **engine_flags(temporal))
     ev = Evaluation(engine, reference_mode, batch_size, shot_threshold)
     started = time.perf_counter()
     references: list[str | None] = []

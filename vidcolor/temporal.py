@@ -24,6 +24,12 @@ MODES = ("none", "smooth", "recurrent", "both")
 DEFAULT_MODE = "smooth"
 
 
+def engine_flags(mode: str) -> dict[str, bool]:
+    """What a ``--temporal`` mode turns on in an ``Engine``: ``follow`` (the previous
+    colorized frame guides the next) and ``smooth`` (this module's stage)."""
+    return {"follow": mode in ("recurrent", "both"), "smooth": mode in ("smooth", "both")}
+
+
 class TemporalSmoother:
     """Streaming temporal smoothing of chrominance. ``strength``: the weight of the warped
     previous colour where it is trusted and agrees; ``sigma``: how far apart (Lab ab units)
