@@ -5,16 +5,16 @@ the traceback instead)."""
 from __future__ import annotations
 
 import functools
+import math
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from vidcolor import colorizers, console
-from vidcolor.atomic import as_output_error, check_output, check_writable_folder
+from vidcolor import console, stopping
+from vidcolor.atomic import as_output_error, check_output, check_output_folder, output_lock
 from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
 from vidcolor.shots import DEFAULT_THRESHOLD
 from vidcolor.temporal import DEFAULT_MODE as DEFAULT_TEMPORAL
@@ -36,12 +36,23 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _load_libraries() -> None:
+    """Import the heavy libraries in the main thread before any work starts, so that no
+    worker thread imports one while a signal stops the main thread (``vidcolor.stopping``)."""
+    import av  # noqa: F401
+    import cv2  # noqa: F401
+    import numpy.ma  # noqa: F401  (numpy's percentile imports it on first use)
+    import torch  # noqa: F401
+
+
 def reports_errors(command):
     """Catch everything once, here: one line, a non-zero exit, no traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            _load_libraries()
+            stopping.while_working()
             return command(*args, **kwargs)
         except typer.Exit:
             raise
@@ -72,6 +83,8 @@ def parse_time(value: Optional[str], option: str) -> Optional[float]:
             seconds = seconds * 60 + float(part)
     except ValueError:
         raise InputError(f"{option} {value!r}: give seconds (12.5) or [HH:]MM:SS[.mmm]") from None
+    if not math.isfinite(seconds):
+        raise InputError(f"{option} {value!r}: give a finite time, in seconds (12.5) or [HH:]MM:SS[.mmm]")
     if seconds < 0:
         raise InputError(f"{option} must not be negative")
     return seconds
@@ -87,6 +100,8 @@ AUTOMATIC_PREFERENCE = ("siggraph17", "larsson", "eccv16", "pixcolor")  # best m
 
 
 def _choose_model(model: Optional[str], auto: bool, has_references: bool) -> str:
+    from vidcolor import colorizers
+
     if auto:
         if has_references:
             raise ModelError("--auto colorizes without a reference; leave out --reference or --auto")
@@ -198,9 +213,7 @@ def colorize(
     if preview:
         target = target if target.suffix.lower() == ".png" else target.with_name(target.stem + "_preview.png")
     if input.is_dir() and not preview:
-        if target.exists() and not target.is_dir():
-            raise OutputError(f"{target}: exists and is not a folder")
-        check_writable_folder(target)
+        check_output_folder(target, input)
     else:
         check_output(target, overwrite, (input,))
     if not input.is_dir() and not is_image_path(input) and not preview:
@@ -209,23 +222,25 @@ def colorize(
                            several_pictures=(input.is_dir() or is_image_path(input)) and not preview)
     if temporal not in TEMPORAL_MODES:
         raise InputError(f"--temporal {temporal}: choose {', '.join(TEMPORAL_MODES)}")
-    engine = Engine(name, device=device, work_res=work_res, weights=weights, options=guide, **engine_flags(temporal))
-    if searched is not None:
-        refs = folder_references(searched, engine, always_recommend=auto_reference)
-    if preview:
-        write_preview(input, target, engine, refs, start=t0, end=t1)
-    elif input.is_dir():
-        colorize_folder(input, target, engine, refs, overwrite, samples or 1)
-    elif is_image_path(input):
-        colorize_image(input, target, engine, refs, samples=samples or 1)
-    else:
-        options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size, shot_threshold=shot_threshold)
-        settings = {
-            "model": name, "weights": str(weights) if weights else "installed", "references": [str(r) for r in reference],
-            "gallery": str(gallery) if auto_reference else None, "work_res": work_res, "temporal": temporal,
-            "shot_threshold": shot_threshold, "guidance": [decode, temperature, hints, global_hint, saturation, seed],
-        }
-        colorize_video(input, target, engine, refs, options, resume=resume, settings=settings)
+    with output_lock(target):  # a second run writing the same output is refused
+        engine = Engine(name, device=device, work_res=work_res, weights=weights, options=guide, **engine_flags(temporal))
+        if searched is not None:
+            refs = folder_references(searched, engine, always_recommend=auto_reference)
+        if preview:
+            write_preview(input, target, engine, refs, start=t0, end=t1)
+        elif input.is_dir():
+            colorize_folder(input, target, engine, refs, overwrite, samples or 1)
+        elif is_image_path(input):
+            colorize_image(input, target, engine, refs, samples=samples or 1)
+        else:
+            options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size,
+                                   shot_threshold=shot_threshold)
+            settings = {
+                "model": name, "weights": str(weights) if weights else "installed", "references": [str(r) for r in reference],
+                "gallery": str(gallery) if auto_reference else None, "work_res": work_res, "temporal": temporal,
+                "shot_threshold": shot_threshold, "guidance": [decode, temperature, hints, global_hint, saturation, seed],
+            }
+            colorize_video(input, target, engine, refs, options, resume=resume, settings=settings)
     console.log.info(f"wrote {target}")
 
 
@@ -467,7 +482,7 @@ def palette_command(
     """Suggest colours for a point of a picture (siggraph17's colour distribution): share, colour, a, b."""
     import numpy as np
 
-    from vidcolor import color, guidance
+    from vidcolor import color, colorizers, guidance
     from vidcolor.engine import resolve_device
     from vidcolor.pipeline import load_grey
     from vidcolor.siggraph17 import _fraction, palette
@@ -500,10 +515,23 @@ def normalize_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+# Typer's own copy of Click (or Click itself): its usage errors
+_click = sys.modules[typer.BadParameter.__module__]
 
 
-def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)  # a stopped run cleans up like Ctrl-C
-    app(args=normalize_argv(sys.argv[1:]), prog_name="vidcolor")
+def run(argv: list[str]) -> None:
+    """Run the command line ``argv`` and exit; a usage error is one line too (exit 2)."""
+    try:
+        result = app(args=normalize_argv(argv), prog_name="vidcolor", standalone_mode=False)
+    except _click.NoArgsIsHelpError as e:
+        typer.echo(e.format_message())
+        sys.exit(2)
+    except _click.UsageError as e:
+        path = e.ctx.command_path if e.ctx is not None else "vidcolor"
+        message = " ".join(e.format_message().split())
+        typer.echo(f"vidcolor: error: {message} (see '{path} --help')", err=True)
+        sys.exit(e.exit_code)
+    except _click.Abort:
+        typer.echo("vidcolor: error: interrupted; nothing was written", err=True)
+        sys.exit(stopping.EXIT_CODE)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -12,7 +12,7 @@ log = logging.getLogger("vidcolor")
 
 class _TqdmHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        prefix = {logging.WARNING: "warning: ", logging.ERROR: "error: "}.get(record.levelno, "")
         tqdm.write(f"vidcolor: {prefix}{record.getMessage()}", file=sys.stderr)
 
 

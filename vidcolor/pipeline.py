@@ -19,7 +19,7 @@ from vidcolor.atomic import as_output_error, atomic_output
 from vidcolor.background import Background
 from vidcolor.color import rgb_to_grey_levels
 from vidcolor.engine import Engine
-from vidcolor.errors import InputError
+from vidcolor.errors import InputError, OutputError
 from vidcolor.images import is_image_path, list_images, read_image, write_image
 from vidcolor.references import ReferenceSet
 from vidcolor.segments import SEGMENT_SECONDS, SegmentedOutput, fingerprint
@@ -102,6 +102,10 @@ def plan_references(source: Path, refs: ReferenceSet, options: VideoOptions) -> 
 
     with console.progress(None, f"shots {source.name}") as bar:
         scan_shots(source, options.shot_threshold, options.start, options.end, on_keyframe=choose, progress=bar.update)
+    unused = sorted(shot for shot in refs.mapping if shot >= len(starts))
+    if unused:
+        log.warning(f"the reference mapping names shot {', '.join(map(str, unused))}, but the film has "
+                    f"{len(starts)} shot(s), 0 to {len(starts) - 1}: not used")
     return ReferencePlan(starts, choice)
 
 
@@ -244,7 +248,9 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
                     samples: int = 1) -> int:
     """Colorize every image under ``source`` into the same tree under ``output``. Images
     whose output already exists are kept (so an interrupted run resumes) unless
-    ``overwrite``. Returns the number of images written."""
+    ``overwrite``. An image that cannot be read is reported in one line and the others are
+    still done; then an ``InputError`` counts the failures. Returns the number of images
+    written."""
     images, others = list_images(source)
     inside = output.resolve()
     images = [p for p in images if not p.resolve().is_relative_to(inside)]  # an output folder within the input
@@ -252,19 +258,30 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
         log.warning(f"skipping {other.relative_to(source)}: not an image")
     if not images:
         raise InputError(f"{source}: no images in this folder")
+    sources = {p.resolve() for p in images}
     prepared: dict = {}
     todo = []
     for image in images:
         target = output / image.relative_to(source).with_suffix(_image_suffix(image))
+        if any(p.resolve() in sources for p in sample_paths(target, samples)):
+            raise OutputError(f"{target}: the output would replace an input image; choose another -o")
         if all(p.exists() for p in sample_paths(target, samples)) and not overwrite:
             continue
         todo.append((image, target))
     if len(todo) < len(images):
         log.info(f"{len(images) - len(todo)} image(s) already done in {output}; continuing with the rest")
+    failed = 0
     with console.progress(len(todo), source.name, unit="images") as bar:
         for image, target in todo:
-            colorize_image(image, target, engine, refs, prepared, samples)
+            try:
+                colorize_image(image, target, engine, refs, prepared, samples)
+            except InputError as e:
+                failed += 1
+                log.error(str(e))
             bar.update(1)
+    if failed:
+        raise InputError(f"{failed} of {len(todo)} images could not be coloured (each named above); "
+                         f"the other {len(todo) - failed} are in {output}")
     return len(todo)
 
 

@@ -111,6 +111,9 @@ def _read_mapping(path: Path) -> dict[int, Path]:
         ) from None
     if not mapping:
         raise ReferenceImageError(f"{path}: the reference mapping is empty")
+    if min(mapping) < 0:
+        raise ReferenceImageError(f"{path}: shot {min(mapping)} does not exist; shots are numbered from 0 "
+                                  "(see 'vidcolor shots FILM')")
     return mapping
 
 
