@@ -153,6 +153,8 @@ def test_a_partial_mapping_lets_the_other_shots_choose(tmp_path, two_scene_film)
         ("empty.csv", "shot_index,reference_path\n", "empty"),
         ("empty.json", "{}", "empty"),
         ("missing.csv", "0,nowhere.png\n", "no such file"),
+        ("negative.csv", "-1,sky.png\n1,checks.png\n", "shot -1 does not exist"),
+        ("negative.json", json.dumps({"-2": "sky.png"}), "shot -2 does not exist"),
     ],
 )
 def test_malformed_mapping_is_an_error(tmp_path, two_scene_film, name, text, words):
@@ -164,6 +166,18 @@ def test_malformed_mapping_is_an_error(tmp_path, two_scene_film, name, text, wor
     line = assert_clean_error(run, words)
     assert run.code == 2, line
     assert not out.exists() and partial_files(tmp_path) == []
+
+
+def test_a_mapping_naming_shots_the_film_lacks_says_so(tmp_path, two_scene_film):
+    film, sky_ref, checks_ref = two_scene_film
+    mapping = sky_ref.parent / "map.csv"
+    mapping.write_text("0,sky.png\n1,checks.png\n5,sky.png\n")
+    out = tmp_path / "out.mp4"
+    run = colorize_cli(film, out, mapping)
+    assert run.code == 0, run.output
+    warnings = run.warning_lines()
+    assert len(warnings) == 1 and "names shot 5" in warnings[0] and "2 shot(s), 0 to 1" in warnings[0], run.stderr
+    assert_colours(out, "blue", "warm")
 
 
 def test_mapping_that_cannot_be_read(tmp_path, two_scene_film):
