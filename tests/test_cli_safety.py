@@ -199,3 +199,13 @@ def test_two_runs_never_write_the_same_output(tmp_path, film):
     run = colorize_cli(source, out, reference, "-q")
     assert run.code == 0, run.output
     assert out.exists() and [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no lock file left
+
+
+def test_keyframes_are_not_exported_into_a_file(tmp_path, film):
+    source, _ = film
+    target = tmp_path / "keyframes"
+    target.write_text("notes")
+    run = run_cli("shots", source, "--export-keyframes", target)
+    line = assert_clean_error(run, "--export-keyframes", "not a folder")
+    assert run.code == 3, line
+    assert target.read_text() == "notes"

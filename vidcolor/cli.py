@@ -14,7 +14,7 @@ from typing import List, Optional
 import typer
 
 from vidcolor import console, stopping
-from vidcolor.atomic import as_output_error, check_output, check_output_folder, output_lock
+from vidcolor.atomic import as_output_error, check_output, check_output_folder, check_writable_folder, output_lock
 from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
 from vidcolor.shots import DEFAULT_THRESHOLD
 from vidcolor.temporal import DEFAULT_MODE as DEFAULT_TEMPORAL
@@ -96,6 +96,7 @@ def format_time(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{s:06.3f}"
 
 
+MAX_BATCH = 256  # a batch's frames are all in memory at full size
 AUTOMATIC_PREFERENCE = ("siggraph17", "larsson", "eccv16", "pixcolor")  # best measured first (BENCHMARKS.md, 7)
 
 
@@ -195,8 +196,8 @@ def colorize(
     t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
     if t0 is not None and t1 is not None and t1 <= t0:
         raise InputError("--end must come after --start")
-    if batch_size < 1:
-        raise InputError("--batch-size must be at least 1")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise InputError(f"--batch-size must be between 1 and {MAX_BATCH} (frames held at once)")
     if not 0.0 < shot_threshold <= 1.0:
         raise InputError("--shot-threshold must be in (0, 1]")
     if auto_reference:
@@ -265,6 +266,10 @@ def shots(
     console.setup(quiet)
     if not 0.0 < threshold <= 1.0:
         raise InputError("--shot-threshold must be in (0, 1]")
+    if export_keyframes is not None:
+        if export_keyframes.exists() and not export_keyframes.is_dir():
+            raise OutputError(f"--export-keyframes {export_keyframes}: exists and is not a folder")
+        check_writable_folder(export_keyframes)
     written = []
 
     def export(shot, grey) -> None:
