@@ -4,6 +4,10 @@ A background thread demuxes the film and decodes its video stream into a bounded
 decoding overlaps with colorization and memory does not grow with the film's length. The
 packets of the other streams (audio, subtitles) travel through the same queue, in file
 order, for the writer to copy. Errors in the thread are re-raised in the consumer.
+
+A damaged or truncated film gives every frame that can be decoded: undecodable packets are
+skipped, an error of the demuxer ends the film there, and a film that ends before its
+declared duration says so in a warning.
 """
 
 from __future__ import annotations
@@ -94,6 +98,24 @@ def open_video(path: str | Path) -> av.container.InputContainer:
     return container
 
 
+def _declared_end(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    """Where the video stream says it ends, in seconds (0 when it does not say): its own
+    duration, a Matroska DURATION tag, or else the container's."""
+    tag = stream.metadata.get("DURATION", "")
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    if stream.duration:
+        return start + float(stream.duration * stream.time_base)
+    if tag.count(":") == 2:
+        hours, minutes, seconds = tag.split(":")
+        try:
+            return start + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            pass
+    if container.duration:
+        return ((container.start_time or 0) + container.duration) / av.time_base
+    return 0.0
+
+
 def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
@@ -117,10 +139,11 @@ class VideoReader:
         self.path = Path(path)
         self.container = open_video(self.path)
         self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
+        self.stream.thread_type = "SLICE"  # frame threads would lose the frames queued behind a damaged one
         self.start, self.end = start, end
         self.max_consecutive_bad = max_consecutive_bad
         self.bad_frames = 0
+        self._demux_error: Exception | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,6 +151,9 @@ class VideoReader:
         if copy:
             copy_streams = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
         self.info = self._probe(copy_streams)
+        self.declared_end = _declared_end(self.container, self.stream)
+        if self.end is not None and self.declared_end:
+            self.declared_end = min(self.declared_end, self.end)
 
     def _probe(self, copy_streams: list) -> VideoInfo:
         s, cc = self.stream, self.stream.codec_context
@@ -192,7 +218,7 @@ class VideoReader:
         self._index, self._last_pts, self._pts_shift = 0, None, None
         consecutive = 0
         video_done = False
-        for packet in self.container.demux([self.stream, *self.info.copy_streams]):
+        for packet in self._demux([self.stream, *self.info.copy_streams]):
             if self._stop.is_set():
                 return
             if packet.stream.type != "video":
@@ -234,10 +260,41 @@ class VideoReader:
             try:
                 remaining = self.stream.decode(None)
             except av.error.EOFError:  # demux's final empty packet already drained it
-                return
+                remaining = []
             for frame in remaining:
                 if self._emit(frame) != "ok":
                     return
+            self._check_end()
+
+    def _demux(self, streams: list) -> Iterator[av.Packet]:
+        """The demuxer's packets; an error of the demuxer (a damaged file) ends them."""
+        packets = self.container.demux(streams)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as e:
+                self._demux_error = e
+                return
+            yield packet
+
+    @property
+    def damaged(self) -> bool:
+        """Whether the demuxer gave up with an error before the end of the file."""
+        return self._demux_error is not None
+
+    def _check_end(self) -> None:
+        """Warn when the film ended before its declared duration or by an error of the demuxer."""
+        reached = self.start or 0.0
+        if self._last_pts is not None:
+            reached = float(self._last_pts * self.stream.time_base + 1 / self.info.rate)
+        declared = f" of {self.declared_end:.2f} s" if self.declared_end > reached else ""
+        if self._demux_error is not None:
+            log.warning(f"{self.path.name}: ends at {reached:.2f} s{declared}: the file is damaged "
+                        f"({_reason(self._demux_error)})")
+        elif self.declared_end and reached < self.declared_end - max(0.5, 3 / self.info.rate):
+            log.warning(f"{self.path.name}: ends at {reached:.2f} s{declared}: the file is truncated or damaged")
 
     def _in_range(self, packet: av.Packet) -> bool | None:
         """Whether a packet of another stream belongs to the chosen range (None: past its end)."""
@@ -255,7 +312,7 @@ class VideoReader:
             return
         if self.start:
             self.container.seek(int(self.start / self.stream.time_base), stream=self.stream, backward=True)
-        for packet in self.container.demux(self.info.copy_streams):
+        for packet in self._demux(self.info.copy_streams):  # a damaged file: as far as it can be read
             keep = self._in_range(packet)
             if keep:
                 yield packet
