@@ -104,9 +104,13 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise
 
 
-def as_output_error(error: OSError, path: Path) -> Exception:
-    """Turn the OS errors of writing into one-line output errors; others pass unchanged."""
+def as_output_error(error: OSError, path: Path, kept: bool = False) -> Exception:
+    """Turn the OS errors of writing into one-line output errors; others pass unchanged.
+    ``kept``: the finished part of the work was kept for ``--resume``."""
     if error.errno == errno.ENOSPC:
+        if kept:
+            return OutputError(f"{path}: disk full; the finished part is kept: free some space and run again "
+                               "with --resume")
         return OutputError(f"{path}: disk full; free some space and run again (nothing was written)")
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OutputError(f"{path}: cannot write here ({error.strerror})")

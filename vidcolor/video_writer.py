@@ -8,6 +8,7 @@ subtitles it cannot hold are dropped, each with one note.
 
 from __future__ import annotations
 
+import errno
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -59,6 +60,8 @@ class VideoWriter:
         try:
             self.container = av.open(str(path), "w")
         except (av.error.FFmpegError, ValueError) as e:
+            if getattr(e, "errno", None) == errno.ENOSPC:  # a full disk, reported as such by the caller
+                raise
             # ``path`` is the hidden partial file: name the kind of output, not it
             raise OutputError(f"cannot write video files ending in {path.suffix or '(no extension)'!r} ({e})") from None
         self.video: av.VideoStream | None = None
@@ -75,6 +78,7 @@ class VideoWriter:
         instead of encoding frames: the output's video stream takes its parameters."""
         self.video = self.container.add_stream_from_template(template)
         self.video.time_base = template.time_base
+        self.video.codec_context.framerate = self.info.rate  # the stream's average rate
         self._encoding = False
         if rotation:
             self.video.set_display_rotation(rotation)
