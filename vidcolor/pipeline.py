@@ -176,14 +176,15 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
             if encoder is not None:
                 encoder.finish()
             if written + done == 0:  # an input problem, not an output one (the writer would say so)
-                reason = "no frame could be decoded" if reader.bad_frames else "no frames in the chosen range"
+                unreadable = reader.bad_frames or reader.damaged
+                reason = "no frame could be decoded" if unreadable else "no frames in the chosen range"
                 raise InputError(f"{source}: {reason}")
             segments.close_segment()
         except OSError as e:  # writing a segment: a full disk, a folder that went away
             if encoder is not None:
                 encoder.stop()
             segments.abandon()
-            converted = as_output_error(e, output)
+            converted = as_output_error(e, output, kept=bool(segments.segments))
             if converted is e:
                 raise
             raise converted from None
