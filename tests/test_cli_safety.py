@@ -209,3 +209,34 @@ def test_keyframes_are_not_exported_into_a_file(tmp_path, film):
     line = assert_clean_error(run, "--export-keyframes", "not a folder")
     assert run.code == 3, line
     assert target.read_text() == "notes"
+
+
+@pytest.mark.parametrize("extra,words,code", [
+    (["--crf", "99"], ["--crf 99", "libx264 takes 0 to 51"], 2),
+    (["--crf", "-1", "--codec", "libx265"], ["--crf -1", "libx265 takes 0 to 51"], 2),
+    (["--codec", "h264_amf"], ["h264_amf cannot run here", "--codec libx264"], 3),  # an AMD GPU encoder
+    (["--codec", "h264_v4l2m2m"], ["h264_v4l2m2m cannot run here"], 3),  # a hardware encoder device
+])
+def test_the_encoder_is_checked_before_decoding(tmp_path, film, monkeypatch, extra, words, code):
+    from vidcolor import pipeline
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the film was decoded")
+
+    monkeypatch.setattr(pipeline, "colorize_video", no_work)
+    source, reference = film
+    out = tmp_path / "out.mp4"
+    run = colorize_cli(source, out, reference, *extra)
+    line = assert_clean_error(run, *words)
+    assert run.code == code, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_quiet_means_quiet_with_every_encoder(tmp_path, film):
+    """x265 prints its settings straight to the terminal unless told not to."""
+    source, reference = film
+    out = tmp_path / "out.mkv"
+    run = run_subprocess(source, "-r", reference, "-o", out, "--work-res", "48", "--codec", "libx265", "-q")
+    assert run.code == 0, run.stderr
+    assert run.stderr == "" and run.stdout == ""
+    assert out.exists()

@@ -188,7 +188,7 @@ def colorize(
     from vidcolor.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
     from vidcolor.preview import write_preview
     from vidcolor.references import folder_references, gather_references
-    from vidcolor.video_writer import check_codec
+    from vidcolor.video_writer import check_encoder
 
     console.setup(quiet)
     if not input.exists():
@@ -218,7 +218,7 @@ def colorize(
     else:
         check_output(target, overwrite, (input,))
     if not input.is_dir() and not is_image_path(input) and not preview:
-        check_codec(codec)
+        check_encoder(codec, crf, target)
     guide = guidance.build(name, input, decode, temperature, hints, global_hint, saturation, samples, seed,
                            several_pictures=(input.is_dir() or is_image_path(input)) and not preview)
     if temporal not in TEMPORAL_MODES:

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import errno
 import logging
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-from vidcolor.errors import OutputError
+from vidcolor.errors import InputError, OutputError
 from vidcolor.video_reader import VideoInfo
 
 log = logging.getLogger("vidcolor")
 
 DEFAULT_CODEC = "libx264"
-CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+CRF_RANGES = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libaom-av1": 63, "libsvtav1": 63}  # 0 to this
 
 
 def check_codec(name: str) -> None:
@@ -32,6 +33,44 @@ def check_codec(name: str) -> None:
         raise OutputError(f"unknown video encoder {name!r}; try libx264, libx265, ffv1 or prores_ks") from None
     if codec.type != "video":
         raise OutputError(f"{name!r} is not a video encoder")
+
+
+def check_encoder(name: str, crf: int, output: Path) -> None:
+    """Before any work: the encoder exists and opens here (a GPU encoder needs its GPU),
+    ``crf`` is in its range, and files like ``output`` can hold its video."""
+    check_codec(name)
+    top = CRF_RANGES.get(name)
+    if top is not None and not 0 <= crf <= top:
+        raise InputError(f"--crf {crf}: {name} takes 0 to {top} (lower is better)")
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            container = av.open(str(Path(folder) / f"probe{output.suffix}"), "w")
+        except (av.error.FFmpegError, ValueError) as e:
+            raise OutputError(f"cannot write video files ending in {output.suffix or '(no extension)'!r} ({e})") from None
+        try:
+            try:
+                stream = container.add_stream(name, rate=24, options=encoder_options(name, crf, container.format.name))
+            except (ValueError, av.error.FFmpegError) as e:
+                raise OutputError(f"{output.suffix or 'these'} files cannot hold {name} video ({e})") from None
+            stream.width, stream.height = 64, 64
+            stream.pix_fmt = _pixel_format(av.codec.Codec(name, "w"), 64, 64, 8)
+            try:
+                stream.codec_context.open()
+            except (ValueError, av.error.FFmpegError) as e:
+                reason = getattr(e, "strerror", None) or e
+                raise OutputError(f"the video encoder {name} cannot run here ({reason}); try --codec libx264") from None
+        finally:
+            container.close()
+
+
+def encoder_options(name: str, crf: int, container_format: str) -> dict[str, str]:
+    """The encoder's settings: its quality, frames in order for AVI, and no log of its own."""
+    options = {"crf": str(crf)} if name in CRF_RANGES else {}
+    if container_format == "avi" and name in ("libx264", "libx265"):
+        options["bframes"] = "0"  # AVI stores no presentation times: keep frames in order
+    if name == "libx265":
+        options["x265-params"] = "log-level=error"  # it prints its settings on stderr otherwise
+    return options
 
 
 def _pixel_format(codec: av.codec.Codec, width: int, height: int, bit_depth: int) -> str:
@@ -91,9 +130,7 @@ class VideoWriter:
     def _start(self, rotation: int) -> None:
         info = self.info
         codec = av.codec.Codec(self.codec_name, "w")
-        options = {"crf": str(self.crf)} if self.codec_name in CRF_CODECS else {}
-        if self.container.format.name == "avi" and self.codec_name in ("libx264", "libx265"):
-            options["bframes"] = "0"  # AVI stores no presentation times: keep frames in order
+        options = encoder_options(self.codec_name, self.crf, self.container.format.name)
         try:
             video = self.container.add_stream(self.codec_name, rate=info.rate, options=options)
         except (ValueError, av.error.FFmpegError) as e:
