@@ -3,12 +3,16 @@
 Conventions: images are float tensors shaped ``(B, C, H, W)``; sRGB in ``[0, 1]``; CIE Lab
 with L in ``[0, 100]`` and a, b roughly in ``[-110, 110]``. Constants are created on the
 input's device and dtype so every function works on CPU, CUDA, fp32 and fp16 alike.
+
+Full-size pictures are worked on in bands of about ``BAND_PIXELS`` pixels (rows at a time),
+so a large photo never exists as a full-size float image.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import Callable
 
 import kornia
 import numpy as np
@@ -18,6 +22,7 @@ import torch.nn.functional as F
 L_CENTER = 50.0
 L_SCALE = 100.0
 AB_SCALE = 110.0
+BAND_PIXELS = 1 << 18  # pixels per band of the full-size stages (some 60 MB of temporaries)
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -65,26 +70,40 @@ def grey_to_lightness(grey: np.ndarray | torch.Tensor, device: torch.device | st
     return table[grey.to(device).long()]
 
 
+def band_rows(row_pixels: int) -> int:
+    """Rows per band for rows of ``row_pixels`` pixels (at least one)."""
+    return max(1, BAND_PIXELS // max(1, row_pixels))
+
+
 def rgb_to_grey_levels(rgb: np.ndarray) -> np.ndarray:
-    """uint8 sRGB ``(H, W, 3)`` -> uint8 grey levels whose sRGB grey has the same CIE L."""
-    lab = rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0)
-    return lightness_to_grey_levels(lab[0, 0])
+    """sRGB ``(H, W, 3)`` (uint8 or uint16, any strides) -> grey levels of the same depth whose
+    sRGB grey has the same CIE L; a band of rows at a time."""
+    top = np.iinfo(rgb.dtype).max
+    grey = np.empty(rgb.shape[:2], rgb.dtype)
+    step = band_rows(rgb.shape[1])
+    for y in range(0, rgb.shape[0], step):
+        band = torch.from_numpy(np.ascontiguousarray(rgb[y : y + step])).permute(2, 0, 1)[None].float() / float(top)
+        grey[y : y + step] = lightness_to_grey_levels(rgb_to_lab(band)[0, 0], top + 1)
+    return grey
 
 
-def lightness_to_grey_levels(lightness: torch.Tensor) -> np.ndarray:
-    """CIE L -> uint8 grey levels (inverse of :func:`grey_to_lightness`)."""
-    table = _lightness_table(256).to(lightness.device)
+def lightness_to_grey_levels(lightness: torch.Tensor, levels: int = 256) -> np.ndarray:
+    """CIE L -> grey levels (inverse of :func:`grey_to_lightness`): uint8, or uint16 for
+    ``levels`` 65536."""
+    table = _lightness_table(levels).to(lightness.device)
     index = torch.searchsorted(table, lightness.contiguous().clamp(0, 100))
-    index = index.clamp(1, 255)
+    index = index.clamp(1, levels - 1)
     below, above = table[index - 1], table[index]
     nearer_below = (lightness - below) < (above - lightness)
-    return (index - nearer_below.long()).to(torch.uint8).cpu().numpy()
+    return (index - nearer_below.long()).cpu().numpy().astype(np.uint8 if levels == 256 else np.uint16)
 
 
-def compose_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """L ``(B, 1, H, W)`` and ab ``(B, 2, H, W)`` -> uint8 RGB ``(B, H, W, 3)``."""
+def compose_rgb(lightness: torch.Tensor, ab: torch.Tensor, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    """L ``(B, 1, H, W)`` and ab ``(B, 2, H, W)`` -> RGB ``(B, H, W, 3)``, uint8 (or uint16
+    with ``dtype`` torch.uint16)."""
+    top = 65535.0 if dtype == torch.uint16 else 255.0
     rgb = lab_to_rgb(torch.cat([lightness, ab], dim=1).float())
-    return (rgb * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return (rgb * top + 0.5).clamp(0, top).to(dtype).permute(0, 2, 3, 1)
 
 
 def work_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -105,6 +124,23 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
 
+def resize_in_rows(load: Callable[[int, int], torch.Tensor], full: tuple[int, int],
+                   size: tuple[int, int]) -> torch.Tensor:
+    """``resize(load(0, H), size)``, where ``load(top, bottom)`` gives the rows ``top:bottom``
+    of a ``(B, C, H, W)`` image and ``full`` is its ``(H, W)``. A downscale of an image larger
+    than a band averages each output row from its own input rows (the windows of the area
+    mode, summed in the same order, so the result is the same), and the whole image never
+    exists at full size."""
+    (height, width), (h, w) = full, size
+    if h > height or w > width or height * width <= BAND_PIXELS:
+        return resize(load(0, height), size)
+    rows = []
+    for i in range(h):
+        top, bottom = i * height // h, -(-(i + 1) * height // h)
+        rows.append(F.adaptive_avg_pool2d(load(top, bottom), (1, w)))
+    return torch.cat(rows, dim=2)
+
+
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
     k = 2 * radius + 1
     return kornia.filters.box_blur(x, (k, k), border_type="reflect")
@@ -122,7 +158,18 @@ def guided_upsample(
     The local linear model ``ab = A * L + b`` is fitted at low resolution, its coefficients
     are upsampled bilinearly and applied to the full-resolution L, so colour edges follow the
     luminance edges of the original frame. Shapes: ab_low ``(B, 2, h, w)``, lightness_low
-    ``(B, 1, h, w)``, lightness_full ``(B, 1, H, W)`` -> ``(B, 2, H, W)``."""
+    ``(B, 1, h, w)``, lightness_full ``(B, 1, H, W)`` -> ``(B, 2, H, W)``. The same a band of
+    rows at a time: :func:`guided_coefficients`, :func:`coefficient_rows`,
+    :func:`apply_coefficients`."""
+    coeffs = guided_coefficients(ab_low, lightness_low, radius, eps)
+    size = tuple(lightness_full.shape[-2:])
+    return apply_coefficients(coefficient_rows(coeffs, size, 0, size[0]), lightness_full)
+
+
+def guided_coefficients(ab_low: torch.Tensor, lightness_low: torch.Tensor, radius: int = 2,
+                        eps: float = 1e-3) -> torch.Tensor:
+    """The guided filter's local linear model fitted at low resolution: ``(B, 4, h, w)``,
+    A's two channels then b's (box filters of ``radius``, all at low resolution)."""
     guide = lightness_low / L_SCALE
     mean_i = _box(guide, radius)
     mean_p = _box(ab_low, radius)
@@ -130,12 +177,39 @@ def guided_upsample(
     var_i = _box(guide * guide, radius) - mean_i * mean_i
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
-    coeffs = torch.cat([_box(a, radius), _box(b, radius)], dim=1)
-    size = tuple(lightness_full.shape[-2:])
-    if tuple(coeffs.shape[-2:]) != size:
-        coeffs = F.interpolate(coeffs, size=size, mode="bilinear", align_corners=False)
-    a_full, b_full = coeffs.chunk(2, dim=1)
-    return a_full * (lightness_full / L_SCALE) + b_full
+    return torch.cat([_box(a, radius), _box(b, radius)], dim=1)
+
+
+def coefficient_rows(coeffs: torch.Tensor, size: tuple[int, int], top: int, bottom: int) -> torch.Tensor:
+    """Rows ``top:bottom`` of ``coeffs`` ``(B, C, h, w)`` resized bilinearly to ``size``
+    (``F.interpolate``, align_corners False), from the low-resolution rows they need only.
+    All rows are exactly ``F.interpolate``; a band of them is, to float rounding."""
+    height, width = size
+    if (top, bottom) == (0, height):
+        if tuple(coeffs.shape[-2:]) == tuple(size):
+            return coeffs
+        return F.interpolate(coeffs, size=tuple(size), mode="bilinear", align_corners=False)
+    low = coeffs.shape[-2]
+    # the source rows and weights as F.interpolate computes them (float32, a fused multiply-add)
+    scale = np.float64(np.float32(low) / np.float32(height))
+    centres = (np.arange(top, bottom, dtype=np.float32) + np.float32(0.5)).astype(np.float64)
+    source = np.maximum(scale * centres - 0.5, 0).astype(np.float32)
+    upper = np.minimum(source.astype(np.int64), low - 1)
+    lower = np.minimum(upper + 1, low - 1)
+    weight = torch.from_numpy(np.clip(source - upper, 0, 1)).to(coeffs.device).view(1, 1, -1, 1)
+    first, last = int(upper[0]), int(lower[-1]) + 1
+    rows = coeffs[:, :, first:last]
+    if rows.shape[-1] != width:
+        rows = F.interpolate(rows, size=(last - first, width), mode="bilinear", align_corners=False)
+    above = rows[:, :, torch.from_numpy(upper - first).to(coeffs.device)]
+    below = rows[:, :, torch.from_numpy(lower - first).to(coeffs.device)]
+    return above * (1 - weight) + below * weight
+
+
+def apply_coefficients(coeffs: torch.Tensor, lightness: torch.Tensor) -> torch.Tensor:
+    """ab ``(B, 2, H, W)`` of the linear model ``coeffs`` ``(B, 4, H, W)`` (full size) on L."""
+    a, b = coeffs.chunk(2, dim=1)
+    return a * (lightness / L_SCALE) + b
 
 
 def chroma(ab: torch.Tensor) -> torch.Tensor:
