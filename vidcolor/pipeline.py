@@ -17,10 +17,10 @@ import numpy as np
 from vidcolor import console
 from vidcolor.atomic import as_output_error, atomic_output
 from vidcolor.background import Background
-from vidcolor.color import rgb_to_grey_levels
 from vidcolor.engine import Engine
 from vidcolor.errors import InputError, OutputError
-from vidcolor.images import is_image_path, list_images, read_image, write_image
+from vidcolor.images import (WRITE_SUFFIXES, blank_image, is_image_path, list_images, read_picture, rgb_channels,
+                             write_pixels)
 from vidcolor.references import ReferenceSet
 from vidcolor.segments import SEGMENT_SECONDS, SegmentedOutput, fingerprint
 from vidcolor.shots import DEFAULT_THRESHOLD, Shot, scan_shots
@@ -46,9 +46,7 @@ def default_output(source: Path) -> Path:
     cannot be written in their own format become PNG."""
     if source.is_dir():
         return source.with_name(source.name + "_color")
-    suffix = source.suffix
-    if is_image_path(source) and suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        suffix = ".png"
+    suffix = _image_suffix(source) if is_image_path(source) else source.suffix
     return source.with_name(f"{source.stem}_color{suffix}")
 
 
@@ -206,21 +204,21 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
 
 
 def load_grey(path: Path) -> np.ndarray:
-    image = read_image(path)
-    if image.ndim == 3:
-        log.info(f"{path.name} is in colour: its luminance is used and its colour replaced")
-        return rgb_to_grey_levels(image)
-    return image
+    """A picture's grey levels (uint8 or uint16); a colour one's luminance, with a note."""
+    return read_picture(path).grey
 
 
-def colorize_grey(grey: np.ndarray, engine: Engine, refs: ReferenceSet | None, prepared: dict) -> tuple[np.ndarray, int, float]:
+def colorize_grey(grey: np.ndarray, engine: Engine, refs: ReferenceSet | None, prepared: dict,
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, int, float]:
     """Colour one image's grey levels with the reference most like it; ``prepared`` keeps
-    each reference's preparation for the next image. Returns the RGB image, the index of
-    the reference used (-1 for automatic models) and its similarity."""
+    each reference's preparation for the next image. Returns the RGB image (uint8, or
+    written into ``out`` ``(H, W, 3)``, see ``Engine.colorize``), the index of the reference
+    used (-1 for automatic models) and its similarity."""
     index, score = (-1, 0.0) if refs is None or not len(refs) else refs.choose(grey)
     if index not in prepared:
         prepared[index] = engine.prepare(refs.references[index].rgb if index >= 0 else None)
-    return engine.colorize([grey], prepared[index])[0], index, score
+    rgb = engine.colorize([grey], prepared[index], out=None if out is None else out[None])
+    return rgb[0], index, score
 
 
 def sample_paths(output: Path, samples: int) -> list[Path]:
@@ -233,16 +231,22 @@ def sample_paths(output: Path, samples: int) -> list[Path]:
 def colorize_image(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, prepared: dict | None = None,
                    samples: int = 1) -> None:
     """Colour one picture into ``output``; with ``samples`` > 1 (models that sample), that
-    many different colorizations into ``sample_paths(output, samples)``."""
-    grey = load_grey(source)
+    many different colorizations into ``sample_paths(output, samples)``. PNG and TIFF keep
+    a 16-bit picture's depth and its alpha. The colours go straight into the image written,
+    so a large picture needs little more than its grey levels and its output in memory."""
+    picture = read_picture(source)
+    grey = picture.grey
+    image = blank_image(output, grey.shape, grey.dtype, picture.alpha)
+    del picture
     if samples > 1:
-        for path, rgb in zip(sample_paths(output, samples), engine.colorize_samples([grey], samples)):
-            write_image(path, rgb[0])
+        rgb = rgb_channels(image)[None]
+        for path, _ in zip(sample_paths(output, samples), engine.colorize_samples([grey], samples, rgb)):
+            write_pixels(path, image)
         return
-    rgb, index, score = colorize_grey(grey, engine, refs, {} if prepared is None else prepared)
+    _, index, score = colorize_grey(grey, engine, refs, {} if prepared is None else prepared, rgb_channels(image))
     if refs is not None and len(refs) > 1:
         log.info(f"{source.name}: reference {refs.references[index].name} (similarity {score:.2f})")
-    write_image(output, rgb)
+    write_pixels(output, image)
 
 
 def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, overwrite: bool,
@@ -287,4 +291,5 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
 
 
 def _image_suffix(path: Path) -> str:
-    return path.suffix if path.suffix.lower() in (".png", ".jpg", ".jpeg") else ".png"
+    """An image's own suffix where it can be written in its format, else ``.png``."""
+    return path.suffix if path.suffix.lower() in WRITE_SUFFIXES else ".png"
