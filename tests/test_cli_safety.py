@@ -240,3 +240,15 @@ def test_quiet_means_quiet_with_every_encoder(tmp_path, film):
     assert run.code == 0, run.stderr
     assert run.stderr == "" and run.stdout == ""
     assert out.exists()
+
+
+def test_a_corrupt_picture_is_one_line_too(tmp_path, film):
+    """libpng prints its own "libpng error: ..." line unless vidcolor collects it."""
+    source, reference = film
+    damaged = bytearray(reference.read_bytes())
+    damaged[300:400] = bytes(b ^ 0x55 for b in damaged[300:400])  # inside the image data: a bad filter or CRC
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(bytes(damaged))
+    run = run_subprocess(source, "-r", broken, "-o", tmp_path / "out.mp4")
+    line = assert_clean_error(run, "broken.png", "not a readable image", "libpng")
+    assert run.code == 2 and run.stderr.strip() == line

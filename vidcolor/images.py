@@ -4,9 +4,15 @@ keep 16 bits and alpha, JPEG is 8-bit without), folder listing."""
 from __future__ import annotations
 
 import logging
+import os
+import re
 import struct
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -25,6 +31,7 @@ SEPARATED = 5  # CMYK
 ASSOCIATED_ALPHA, UNASSOCIATED_ALPHA = 1, 2  # values of EXTRA_SAMPLES
 
 log = logging.getLogger("vidcolor")
+_OPENCV_PREFIX = re.compile(r"^\[ ?\w+:[\d@.]+\] global \S+ \S+ ")  # "[ WARN:0@1.2] global file.cpp:793 function "
 
 
 @dataclass
@@ -52,14 +59,36 @@ def _decode(path: Path) -> np.ndarray:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    with _native_messages() as said:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
-        raise InputError(f"{path}: not a readable image")
+        reason = said[-1] if said else ""
+        raise InputError(f"{path}: not a readable image" + (f" ({reason})" if reason else ""))
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.dtype not in (np.uint8, np.uint16):
         image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     return image
+
+
+@contextmanager
+def _native_messages() -> Iterator[list[str]]:
+    """Collect what the image libraries print straight to stderr (libpng's "libpng error:
+    ...", libtiff's warnings, OpenCV's own) while the block runs, instead of letting it
+    interleave with vidcolor's one-line messages. Yields the list the lines go into."""
+    said: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace")
+            said += [_OPENCV_PREFIX.sub("", line).strip() for line in text.splitlines() if line.strip()]
 
 
 def _to_depth(image: np.ndarray, dtype) -> np.ndarray:
