@@ -171,7 +171,7 @@ def decode_rgb(path: Path, max_frames: int | None = None, start_frame: int = 0) 
 def grey_levels(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB -> uint8 grey levels carrying the CIE Lab L of the original (the protocol's
     grey), via vidcolor's own conversion."""
-    from vidcolor.color import rgb_to_grey_levels
+    from vidcolor.ops.color import rgb_to_grey_levels
 
     return rgb_to_grey_levels(rgb)
 

@@ -3,12 +3,12 @@ CUDA device) the fused Triton kernel, at 64x64, 128x128 and 256x256 feature grid
 
 Every target position of a ``g x g`` grid is matched against every reference position of
 another (N = M = g^2, C = 256 unit features, D = 2 values, temperature 0.02): max, argmax
-and the softmax-weighted values, as ``vidcolor.correspondence.match`` computes them.
+and the softmax-weighted values, as ``vidcolor.models.exemplar.correspondence.match`` computes them.
 
 dense:      ``match_dense``, the whole N x M similarity matrix at once (skipped when that
             matrix alone would pass --dense-limit-gib, 8 GiB by default)
 reference:  ``match_reference``, the same in chunks of at most 2^24 similarities
-fused:      ``vidcolor.kernels.fused_match`` in fp32 and in bf16 (CUDA only): tiles and an
+fused:      ``vidcolor.models.exemplar.kernels.fused_match`` in fp32 and in bf16 (CUDA only): tiles and an
             online softmax, never the matrix
 
 Each case runs in a fresh process: one untimed call (compilation, first-touch), then
@@ -48,7 +48,7 @@ def reset_peak_rss() -> None:
 
 def run_case(case: dict) -> dict:
     """In this (fresh) process: make the inputs, call once, time ``runs`` calls."""
-    from vidcolor.correspondence import l2_normalise, match_dense, match_reference
+    from vidcolor.models.exemplar.matching import l2_normalise, match_dense, match_reference
 
     device, n, c, d = case["device"], case["grid"] ** 2, case["channels"], case["values"]
     torch.manual_seed(0)
@@ -58,7 +58,7 @@ def run_case(case: dict) -> dict:
     if case["dtype"] == "bf16":
         query, keys = query.bfloat16(), keys.bfloat16()
     if case["method"] == "fused":
-        from vidcolor.kernels import fused_match as fn
+        from vidcolor.models.exemplar.kernels import fused_match as fn
     else:
         fn = {"dense": match_dense, "reference": match_reference}[case["method"]]
     temperature = None if case["no_soft"] else case["temperature"]
@@ -107,7 +107,7 @@ def main() -> None:
     grids = args.grids or ([64, 128, 256] if args.device == "cuda" else [64, 128])
     methods = [("dense", "fp32"), ("reference", "fp32")]
     if args.device == "cuda":
-        from vidcolor.kernels import fused_match
+        from vidcolor.models.exemplar.kernels import fused_match
 
         methods += [("fused", "fp32"), ("fused", "bf16")] if fused_match is not None else []
     results, rows = [], []

@@ -30,11 +30,12 @@ import torch
 import torch.nn.functional as F
 
 import common
-from vidcolor import backbones, color
-from vidcolor import correspondence as corr
-from vidcolor.exemplar import ExemplarConfig, ExemplarNet, lightness_to_grey, load
-from vidcolor.images import list_images, read_rgb
-from vidcolor.metrics import psnr
+from vidcolor.models.exemplar import backbones
+from vidcolor.ops import color
+from vidcolor.models.exemplar import correspondence as corr
+from vidcolor.models.exemplar.network import ExemplarConfig, ExemplarNet, lightness_to_grey, load
+from vidcolor.io.images import list_images, read_rgb
+from vidcolor.eval.metrics import psnr
 
 
 def deform(rgb: torch.Tensor, amplitude: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,6 @@
 """Quality of a colorizer on the evaluation media, through ``vidcolor eval``.
 
-Two runs of :func:`vidcolor.evaluate.evaluate` (the code behind ``vidcolor eval``), each
+Two runs of :func:`vidcolor.eval.evaluate.evaluate` (the code behind ``vidcolor eval``), each
 with the grey and Reinhard baselines beside the model:
 
 * the evaluation clips in keyframe mode (each shot's reference is its original first
@@ -16,7 +16,7 @@ import torch
 
 import common
 from vidcolor import console
-from vidcolor.evaluate import evaluate, format_table
+from vidcolor.eval.evaluate import evaluate, format_table
 
 METHODS = ("model", "reinhard", "grey")
 FIGURES = ("psnr", "ssim", "ab_error", "auc", "auc_rebalanced", "colourfulness", "warp_error", "cdc")

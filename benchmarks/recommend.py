@@ -29,9 +29,9 @@ import torch
 
 import common
 from vidcolor import console
-from vidcolor.color import rgb_to_grey_levels
-from vidcolor.images import list_images, read_rgb
-from vidcolor.recommend import (
+from vidcolor.ops.color import rgb_to_grey_levels
+from vidcolor.io.images import list_images, read_rgb
+from vidcolor.film.recommend import (
     CANDIDATES,
     INDEX_NAME,
     global_scores,
@@ -134,7 +134,7 @@ def main() -> None:
         [["global only (cosine of pooled features)", f"{global_only}/{n} ({global_only / n:.0%})"],
          [f"two-stage (global top {args.candidates}, then local, beta 0.25)", f"{two_stage}/{n} ({two_stage / n:.0%})"]],
     )
-    from vidcolor.weights import default_weights
+    from vidcolor.models.weights import default_weights
 
     installed = default_weights("exemplar")
     source = f"the trained one of {installed.name}" if installed else "fixed random initialisation"

@@ -1,7 +1,7 @@
 """Shot detection: precision and recall of vidcolor's cut detector at several thresholds.
 
 Two test films, both grey (CIE Lab L), written losslessly and read back by
-``vidcolor.shots.scan_shots``:
+``vidcolor.film.shots.scan_shots``:
 
 * ``concat``: 2-second segments (48 frames, played at 24 fps) of eval clips, resized to
   640x360 and joined end to end, so every join is a hard cut at a known frame. The
@@ -16,7 +16,7 @@ Two test films, both grey (CIE Lab L), written losslessly and read back by
 A detection within +-1 frame of a true cut counts once (one-to-one matching); the first
 frame of a film is not a detection.
 
-The default thresholds bracket the detector's default (vidcolor.shots.DEFAULT_THRESHOLD,
+The default thresholds bracket the detector's default (vidcolor.film.shots.DEFAULT_THRESHOLD,
 marked with *) and include 0.2 to 0.5.
 
     .venv/bin/python benchmarks/shots.py [--thresholds 0.08 0.12 ...] [--json out.json]
@@ -32,7 +32,7 @@ import cv2
 import torch
 
 import common
-from vidcolor.shots import DEFAULT_THRESHOLD, scan_shots
+from vidcolor.film.shots import DEFAULT_THRESHOLD, scan_shots
 
 SIZE = (640, 360)
 SEGMENT = 48  # frames

@@ -2,7 +2,7 @@
 
 Each clip is colorized frame by frame once (as ``vidcolor eval`` does it: keyframe mode,
 where a shot's reference is its own original first frame, or exemplar mode, where it is the
-first frame of the next clip); every setting of :class:`vidcolor.temporal.TemporalSmoother` then
+first frame of the next clip); every setting of :class:`vidcolor.film.temporal.TemporalSmoother` then
 smooths the same per-frame output, and each is scored against the originals with the
 evaluation's own figures (PSNR, warp error, CDC). The grey output's warp error is printed
 too: the part of the warp error that the lightness alone makes, which every colorization
@@ -20,9 +20,9 @@ import time
 
 import common
 
-from vidcolor.evaluate import DEFAULT_THRESHOLD, Evaluation, _report, find_items, first_frame
-from vidcolor.engine import Engine
-from vidcolor.temporal import TemporalSmoother
+from vidcolor.eval.evaluate import DEFAULT_THRESHOLD, Evaluation, _report, find_items, first_frame
+from vidcolor.film.engine import Engine
+from vidcolor.film.temporal import TemporalSmoother
 
 
 def parse_setting(text: str) -> dict:

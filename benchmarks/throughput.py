@@ -3,14 +3,14 @@ encoding, at 640x360 and 1920x1080.
 
 floor: vidcolor's own VideoReader and VideoWriter with no model: decode to grey, write the
        grey as RGB (libx264, crf 18), audio copied.
-full:  vidcolor.pipeline.colorize_video, as ``vidcolor INPUT --reference REF --model M``
+full:  vidcolor.film.pipeline.colorize_video, as ``vidcolor INPUT --reference REF --model M``
        runs it (REF: the clip's first frame in colour, saved to a PNG; M: --model, default
        transfer, with --weights, --device and --temporal as the command takes them; the
        temporal default is the command's).
 
 Both run in this process (the model is built once, before timing; preparing the reference
 is timed), with glibc's allocator tuned as ``vidcolor``'s main() does
-(vidcolor.allocator.keep_freed_memory; --default-malloc leaves glibc's defaults). Runs are interleaved (floor, full, floor, full, ...) because the machine is
+(vidcolor.film.allocator.keep_freed_memory; --default-malloc leaves glibc's defaults). Runs are interleaved (floor, full, floor, full, ...) because the machine is
 noisy; medians are reported, and the ratio full/floor is the median of the ratios of each
 side-by-side pair. CPU seconds per frame (user and system, all threads) come from
 getrusage.
@@ -30,12 +30,12 @@ import torch
 
 import common
 from vidcolor import console
-from vidcolor.engine import Engine
-from vidcolor.pipeline import VideoOptions, colorize_video
-from vidcolor.references import gather_references
-from vidcolor.temporal import DEFAULT_MODE, MODES, engine_flags
-from vidcolor.video_reader import Frame, VideoReader
-from vidcolor.video_writer import VideoWriter
+from vidcolor.film.engine import Engine
+from vidcolor.film.pipeline import VideoOptions, colorize_video
+from vidcolor.film.references import gather_references
+from vidcolor.film.temporal import DEFAULT_MODE, MODES, engine_flags
+from vidcolor.io.video_reader import Frame, VideoReader
+from vidcolor.io.video_writer import VideoWriter
 
 CLIPS = {"360p": "bbb_360p_bunny.mp4", "1080p": "bbb_1080p_5s.avi"}
 
@@ -96,7 +96,7 @@ def main() -> None:
     allocator = "glibc defaults"
     if not args.default_malloc:
         try:
-            from vidcolor.allocator import keep_freed_memory
+            from vidcolor.film.allocator import keep_freed_memory
         except ImportError:  # versions before the allocator tuning
             pass
         else:

@@ -65,7 +65,7 @@ def seaside(t: float) -> np.ndarray:
 def to_grey(rgb: np.ndarray) -> np.ndarray:
     """Grey with the same CIE lightness, as a black-and-white film of the scene."""
     sys.path.insert(0, str(HERE.parent))
-    from vidcolor.color import rgb_to_grey_levels
+    from vidcolor.ops.color import rgb_to_grey_levels
 
     return rgb_to_grey_levels(rgb)
 

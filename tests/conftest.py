@@ -19,7 +19,7 @@ import torch
 from typer.testing import CliRunner
 
 from vidcolor.cli import app, normalize_argv
-from vidcolor.color import chroma, grey_to_lightness, rgb_to_lab
+from vidcolor.ops.color import chroma, grey_to_lightness, rgb_to_lab
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 import platform
 
-from vidcolor.allocator import keep_freed_memory
+from vidcolor.film.allocator import keep_freed_memory
 
 
 def test_glibc_accepts_the_allocator_settings():

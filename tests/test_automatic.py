@@ -13,10 +13,11 @@ import torch.nn.functional as F
 
 from conftest import (assert_clean_error, colour_reference, lightness_diff, moving_grey, read_clip, read_rgb_image,
                       run_cli, write_clip, write_png)
-from vidcolor import automatic, quantize, weights
-from vidcolor.automatic import AutoOptions, Hint
-from vidcolor.official import RELEASES, import_release
-from vidcolor.siggraph17 import parse_hints, place_hints, simulate_hints, weighted_kmeans
+from vidcolor.models import automatic, weights
+from vidcolor.ops import quantize
+from vidcolor.models.automatic import AutoOptions, Hint
+from vidcolor.models.official import RELEASES, import_release
+from vidcolor.models.siggraph17 import parse_hints, place_hints, simulate_hints, weighted_kmeans
 
 # The authors' layouts, as their released files hold them: a few keys with their shapes, the
 # number of tensors (BatchNorm counters aside) and of parameters.

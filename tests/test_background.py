@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from vidcolor.background import Background
+from vidcolor.film.background import Background
 
 
 def test_items_are_consumed_in_order_by_another_thread():

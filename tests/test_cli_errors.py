@@ -27,8 +27,8 @@ from conftest import (
     write_clip,
     write_png,
 )
-from vidcolor.atomic import partial_path
-from vidcolor.segments import work_folder
+from vidcolor.io.atomic import partial_path
+from vidcolor.io.segments import work_folder
 
 
 def has_audio_only(path: Path) -> bool:
@@ -196,7 +196,7 @@ def test_output_of_a_kind_that_cannot_be_written(tmp_path, reference, grey_clip,
 
 
 def test_disk_full_while_writing_video(tmp_path, reference, grey_clip, monkeypatch):
-    from vidcolor import video_writer
+    from vidcolor.io import video_writer
 
     real_write = video_writer.VideoWriter.write
     calls = []
@@ -281,7 +281,7 @@ def test_shots_of_a_missing_film(tmp_path):
 
 
 def test_unexpected_error_is_one_line_too(tmp_path, reference, grey_clip, monkeypatch):
-    from vidcolor import engine
+    from vidcolor.film import engine
 
     def broken(self, *args, **kwargs):
         raise ZeroDivisionError("boom")

@@ -16,8 +16,8 @@ import pytest
 
 from conftest import (assert_clean_error, colorize_cli, colour_reference, partial_files, read_rgb_image, run_cli,
                       run_subprocess, subprocess_env, write_clip, write_png)
-from vidcolor.atomic import output_lock
-from vidcolor.segments import work_folder
+from vidcolor.io.atomic import output_lock
+from vidcolor.io.segments import work_folder
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_one_broken_picture_does_not_stop_a_folder(tmp_path, reference):
 
 
 def test_an_output_that_is_a_folder_is_refused_before_decoding(tmp_path, film, monkeypatch):
-    from vidcolor import pipeline
+    from vidcolor.film import pipeline
 
     def no_work(*args, **kwargs):
         raise AssertionError("the film was decoded")
@@ -218,7 +218,7 @@ def test_keyframes_are_not_exported_into_a_file(tmp_path, film):
     (["--codec", "h264_v4l2m2m"], ["h264_v4l2m2m cannot run here"], 3),  # a hardware encoder device
 ])
 def test_the_encoder_is_checked_before_decoding(tmp_path, film, monkeypatch, extra, words, code):
-    from vidcolor import pipeline
+    from vidcolor.film import pipeline
 
     def no_work(*args, **kwargs):
         raise AssertionError("the film was decoded")

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidcolor import color
+from vidcolor.ops import color
 
 
 def test_rgb_lab_rgb_round_trip():
@@ -198,7 +198,7 @@ def test_is_grey_on_large_image_samples_without_missing_colour_regions():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_engine_on_cuda_matches_cpu():
     from conftest import colour_reference, moving_grey
-    from vidcolor.engine import Engine
+    from vidcolor.film.engine import Engine
 
     grey = [moving_grey(i, 96, 64) for i in range(3)]
     reference = colour_reference()

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vidcolor.cli import app, normalize_argv
-from vidcolor.color import rgb_to_grey_levels
-from vidcolor.evaluate import IMAGE_METRICS, VIDEO_METRICS, ShotFollower
+from vidcolor.ops.color import rgb_to_grey_levels
+from vidcolor.eval.evaluate import IMAGE_METRICS, VIDEO_METRICS, ShotFollower
 
 WIDTH, HEIGHT, FRAMES = 96, 64, 12
 

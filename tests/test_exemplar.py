@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from conftest import assert_clean_error, read_clip, run_cli, write_clip, write_png
-from vidcolor import backbones, color
-from vidcolor import correspondence as corr
+from vidcolor.models.exemplar import backbones
+from vidcolor.ops import color
+from vidcolor.models.exemplar import correspondence as corr
 from vidcolor.errors import ModelError
-from vidcolor.exemplar import ColorizationNet, ExemplarConfig, ExemplarNet, load, save
-from vidcolor.losses import ALPHA, chrominance_loss, exemplar_losses, perceptual_loss
-from vidcolor.metrics import psnr
+from vidcolor.models.exemplar.network import ColorizationNet, ExemplarConfig, ExemplarNet, load, save
+from vidcolor.train.losses import ALPHA, chrominance_loss, exemplar_losses, perceptual_loss
+from vidcolor.eval.metrics import psnr
 
 SMALL = ExemplarConfig(width=8)
 
@@ -386,7 +387,7 @@ def test_previous_frame_guides_where_it_matches_better():
 
 def test_engine_follows_frames_of_a_sequence_only(tmp_path):
     from conftest import colour_reference, moving_grey
-    from vidcolor.engine import Engine
+    from vidcolor.film.engine import Engine
 
     torch.manual_seed(0)
     weights = tmp_path / "exemplar.safetensors"

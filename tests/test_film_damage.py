@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_error, colour_reference, partial_files, read_clip, run_cli, write_clip, write_png
-from vidcolor import video_writer
-from vidcolor.segments import MANIFEST, work_folder
+from vidcolor.io import video_writer
+from vidcolor.io.segments import MANIFEST, work_folder
 
 FILM_FRAMES = 300  # 12.5 s at 24 fps: two segments, of 240 and 60 frames
 

@@ -12,7 +12,7 @@ import torch
 
 from conftest import assert_clean_error, read_clip, run_cli, write_frames_clip, write_png
 from test_exemplar import SMALL, scene
-from vidcolor.exemplar import ExemplarNet, save
+from vidcolor.models.exemplar.network import ExemplarNet, save
 
 
 @pytest.fixture

@@ -26,9 +26,9 @@ from conftest import (
     write_clip,
     write_png,
 )
-from vidcolor.color import grey_to_lightness, rgb_to_grey_levels, rgb_to_lab
-from vidcolor.images import eight_bit
-from vidcolor.preview import ROW_HEIGHT
+from vidcolor.ops.color import grey_to_lightness, rgb_to_grey_levels, rgb_to_lab
+from vidcolor.io.images import eight_bit
+from vidcolor.film.preview import ROW_HEIGHT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from conftest import colour_reference, moving_colour, moving_grey, read_rgb_image, subprocess_env, write_png
-from vidcolor import color
-from vidcolor.engine import Engine
+from vidcolor.ops import color
+from vidcolor.film.engine import Engine
 
 
 def _spy_lightness(monkeypatch) -> list[int]:

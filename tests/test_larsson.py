@@ -1,4 +1,4 @@
-"""The hue/chroma hypercolumn colorizer of Larsson et al. 2016 (vidcolor.larsson)."""
+"""The hue/chroma hypercolumn colorizer of Larsson et al. 2016 (vidcolor.models.larsson)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import vidcolor.larsson as larsson
-from vidcolor import automatic
-from vidcolor.automatic import AutoOptions
-from vidcolor.color import rgb_to_lab
+import vidcolor.models.larsson as larsson
+from vidcolor.models import automatic
+from vidcolor.models.automatic import AutoOptions
+from vidcolor.ops.color import rgb_to_lab
 
 K = 32
 TINY = dict(width=4, fc=16, hidden=16)

@@ -17,8 +17,8 @@ import textwrap
 import pytest
 import torch
 
-from vidcolor import correspondence
-from vidcolor.correspondence import Match, l2_normalise, match_dense, match_reference
+from vidcolor.models.exemplar import correspondence, matching
+from vidcolor.models.exemplar.matching import Match, l2_normalise, match_dense, match_reference
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -89,7 +89,7 @@ def test_reference_honours_the_chunk_budget(monkeypatch, budget, rows):
         seen.append(q.shape[1])
         return match_dense(q, *args)
 
-    monkeypatch.setattr(correspondence, "match_dense", spy)
+    monkeypatch.setattr(matching, "match_dense", spy)
     found = match_reference(query, keys, values, 0.1, chunk_elements=budget)
     assert seen == [rows] * (45 // rows) + ([45 % rows] if 45 % rows else [])
     assert torch.allclose(found.best, match_dense(query, keys).best, atol=1e-6)
@@ -107,8 +107,8 @@ def test_match_uses_the_reference_on_cpu():
 
 INTERPRETED = """
 import time, torch
-from vidcolor.correspondence import Match
-from vidcolor.kernels import fused_match
+from vidcolor.models.exemplar.matching import Match
+from vidcolor.models.exemplar.kernels import fused_match
 from test_match_kernels import check_against_dense, unit_inputs
 
 assert fused_match is not None
@@ -166,7 +166,7 @@ def test_fused_kernel_in_the_interpreter_fp16():
                                                (2, 4096, 4096, 256, 2, 2), (3, 513, 700, 1024, 4, 1)])
 @pytest.mark.parametrize("temperature", [0.02, None])
 def test_fused_kernel_on_cuda(dtype, tol, index_tol, b, n, m, c, d, kb, temperature):
-    from vidcolor.kernels import fused_match
+    from vidcolor.models.exemplar.kernels import fused_match
 
     if fused_match is None:
         pytest.skip("Triton is not installed")
@@ -186,7 +186,7 @@ def test_fused_kernel_on_cuda(dtype, tol, index_tol, b, n, m, c, d, kb, temperat
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fused_kernel_memory_stays_far_below_the_similarity_matrix(dtype):
-    from vidcolor.kernels import fused_match
+    from vidcolor.models.exemplar.kernels import fused_match
 
     if fused_match is None:
         pytest.skip("Triton is not installed")

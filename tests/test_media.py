@@ -23,8 +23,8 @@ from conftest import (
     write_clip,
 )
 from vidcolor.errors import CorruptMediaError
-from vidcolor.video_reader import Frame, VideoReader
-from vidcolor.video_writer import VideoWriter
+from vidcolor.io.video_reader import Frame, VideoReader
+from vidcolor.io.video_writer import VideoWriter
 
 # A colour output: its mean chroma must clearly exceed that of a grey picture (which is ~0).
 MIN_CHROMA = 8.0

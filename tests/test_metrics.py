@@ -1,4 +1,4 @@
-"""The quality measures of vidcolor.metrics on synthetic cases with known answers."""
+"""The quality measures of vidcolor.eval.metrics on synthetic cases with known answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from vidcolor import metrics as M
+from vidcolor.eval import metrics as M
+from vidcolor.ops.quantize import METRIC_SIDE
 
 
 def moving_scene(i: int, width: int = 96, height: int = 64, speed: int = 2) -> np.ndarray:
@@ -100,7 +101,7 @@ def test_rebalanced_auc_counts_every_ground_truth_bin_equally():
 def test_ab_bins_use_the_nearest_centre_of_a_grid_of_10():
     ab = torch.tensor([[[-110.0, 4.9, 5.1, 200.0]], [[0.0, 0.0, -14.0, -200.0]]])  # (2, 1, 4)
     bins = M.ab_bins(ab)[0].tolist()
-    side = M.AB_SIDE
+    side = METRIC_SIDE
     assert bins == [0 * side + 11, 11 * side + 11, 12 * side + 10, 22 * side + 0]
     assert M.ab_prior(ab).sum() == pytest.approx(1.0)
 

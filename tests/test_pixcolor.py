@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-import vidcolor.pixcolor  # noqa: F401  (registers "pixcolor")
-from vidcolor import automatic, color
-from vidcolor.automatic import AutoOptions
+import vidcolor.models.pixcolor  # noqa: F401  (registers "pixcolor")
+from vidcolor.models import automatic
+from vidcolor.ops import color
+from vidcolor.models.automatic import AutoOptions
 from vidcolor.errors import ModelError
-from vidcolor.pixcolor import (
+from vidcolor.models.pixcolor import (
     CB,
     CR,
     CachedSampler,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import kornia
 import torch
 
-from vidcolor import quantize
+from vidcolor.ops import quantize
 
 
 def srgb_ab(steps: int = 48) -> torch.Tensor:

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from conftest import assert_clean_error, partial_files, run_cli, write_frames_clip, write_png
-from vidcolor import backbones
-from vidcolor.backbones import Backbone
-from vidcolor.color import rgb_to_grey_levels
+from vidcolor.models.exemplar import backbones
+from vidcolor.models.exemplar.backbones import Backbone
+from vidcolor.ops.color import rgb_to_grey_levels
 from vidcolor.errors import ReferenceImageError
-from vidcolor.recommend import (
+from vidcolor.film.recommend import (
     INDEX_NAME,
     PCA,
     cell_histograms,

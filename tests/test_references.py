@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_error, colorize_cli, lab_of, partial_files, read_clip, run_cli, write_frames_clip, write_png
-from vidcolor.color import rgb_to_grey_levels
-from vidcolor.references import best_reference, gather_references, reference_signatures
+from vidcolor.ops.color import rgb_to_grey_levels
+from vidcolor.film.references import best_reference, gather_references, reference_signatures
 
 W, H, SHOT = 80, 48, 16
 
@@ -189,7 +189,7 @@ def test_mapping_that_cannot_be_read(tmp_path, two_scene_film):
 
 
 def test_progress_names_the_shot_and_the_time_left_in_it():
-    from vidcolor.pipeline import ReferencePlan, shot_progress
+    from vidcolor.film.pipeline import ReferencePlan, shot_progress
 
     plan = ReferencePlan([0, 100, 250], [0, 1, 0])
     assert shot_progress(plan, 10, 400, None) == "shot 1/3"

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import (assert_clean_error, colour_reference, partial_files, read_clip, run_cli, subprocess_env,
                       write_clip, write_png)
-from vidcolor.segments import work_folder
+from vidcolor.io.segments import work_folder
 
 ARGS = ("--work-res", "48", "--temporal", "smooth")
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_error, read_clip, run_cli, write_frames_clip
-from vidcolor.shots import CutDetector, _Features, analysis_image, frame_score, scan_shots
+from vidcolor.film.shots import CutDetector, _Features, analysis_image, frame_score, scan_shots
 
 W, H = 96, 64
 LENGTHS = [20, 14, 24, 18]

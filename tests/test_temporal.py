@@ -6,10 +6,10 @@ import numpy as np
 import torch
 
 from conftest import assert_clean_error, colour_reference, moving_colour, run_cli, write_clip
-from vidcolor import color
-from vidcolor.engine import Engine
-from vidcolor.metrics import flow_pair
-from vidcolor.temporal import TemporalSmoother
+from vidcolor.ops import color
+from vidcolor.film.engine import Engine
+from vidcolor.eval.metrics import flow_pair
+from vidcolor.film.temporal import TemporalSmoother
 
 W, H = 96, 64
 

@@ -11,10 +11,10 @@ import torch
 
 from conftest import assert_clean_error, moving_colour, run_cli, write_clip, write_png
 from test_exemplar import scene
-from vidcolor import automatic
-from vidcolor.data import ExemplarPairs, load_media
-from vidcolor.exemplar import load
-from vidcolor.training import TrainConfig, train
+from vidcolor.models import automatic
+from vidcolor.train.data import ExemplarPairs, load_media
+from vidcolor.models.exemplar.network import load
+from vidcolor.train.loop import TrainConfig, train
 
 
 @pytest.fixture
@@ -119,8 +119,8 @@ def test_exemplar_training_on_imagenet_vgg19_weights(tmp_path, media):
 def test_automatic_networks_learn_and_resume(tmp_path, media, name):
     """A few steps on tiny data: the loss on a fixed batch falls, the exported file loads,
     and a run split by --resume ends with the same weights as one run straight through."""
-    from vidcolor import quantize
-    from vidcolor.training import build, colour_prior, step_losses
+    from vidcolor.ops import quantize
+    from vidcolor.train.loop import build, colour_prior, step_losses
 
     photo = tmp_path / "one"
     write_png(photo / "a.png", scene(1, 48))
@@ -144,8 +144,8 @@ def test_automatic_networks_learn_and_resume(tmp_path, media, name):
 
 
 def test_related_pairs_join_pictures_of_the_same_content():
-    from vidcolor.backbones import create
-    from vidcolor.data import Clip, related_items
+    from vidcolor.models.exemplar.backbones import create
+    from vidcolor.train.data import Clip, related_items
 
     def picture(seed, shift=0, gain=1.0):
         return torch.from_numpy(np.roll(scene(seed, 64), shift, axis=1) * gain / 255).permute(2, 0, 1).float().clamp(0, 1)

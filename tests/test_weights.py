@@ -10,10 +10,11 @@ import shutil
 import numpy as np
 
 from conftest import assert_clean_error, colour_reference, lightness_diff, mean_chroma, read_rgb_image, run_cli, write_png
-from vidcolor import color, weights
+from vidcolor.ops import color
+from vidcolor.models import weights
 from vidcolor.cli import AUTOMATIC_PREFERENCE
-from vidcolor.engine import Engine
-from vidcolor.metrics import psnr
+from vidcolor.film.engine import Engine
+from vidcolor.eval.metrics import psnr
 
 
 def test_every_shipped_file_matches_its_manifest_entry():

@@ -15,8 +15,8 @@ import av
 import cv2
 import numpy as np
 
-from vidcolor.evaluate import find_items, video_frames
-from vidcolor.images import read_rgb
+from vidcolor.eval.evaluate import find_items, video_frames
+from vidcolor.io.images import read_rgb
 
 
 def shrink(rgb: np.ndarray, size: int) -> np.ndarray:

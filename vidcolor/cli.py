@@ -14,12 +14,12 @@ from typing import List, Optional
 import typer
 
 from vidcolor import console, stopping
-from vidcolor.atomic import as_output_error, check_output, check_output_folder, check_writable_folder, output_lock
+from vidcolor.io.atomic import as_output_error, check_output, check_output_folder, check_writable_folder, output_lock
 from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
-from vidcolor.shots import DEFAULT_THRESHOLD
-from vidcolor.temporal import DEFAULT_MODE as DEFAULT_TEMPORAL
-from vidcolor.temporal import MODES as TEMPORAL_MODES
-from vidcolor.temporal import engine_flags
+from vidcolor.film.shots import DEFAULT_THRESHOLD
+from vidcolor.film.temporal import DEFAULT_MODE as DEFAULT_TEMPORAL
+from vidcolor.film.temporal import MODES as TEMPORAL_MODES
+from vidcolor.film.temporal import engine_flags
 
 app = typer.Typer(
     add_completion=False,
@@ -107,7 +107,7 @@ def _choose_model(model: Optional[str], auto: bool, has_references: bool) -> str
         if has_references:
             raise ModelError("--auto colorizes without a reference; leave out --reference or --auto")
         if model is None:
-            from vidcolor.weights import default_weights
+            from vidcolor.models.weights import default_weights
 
             automatic = colorizers.names(automatic=True)
             installed = [n for n in AUTOMATIC_PREFERENCE if n in automatic and default_weights(n) is not None]
@@ -182,13 +182,13 @@ def colorize(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; errors only."),
 ) -> None:
     """Colour a film, a photo or a folder of photos."""
-    from vidcolor import guidance
-    from vidcolor.engine import Engine
-    from vidcolor.images import is_image_path
-    from vidcolor.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
-    from vidcolor.preview import write_preview
-    from vidcolor.references import folder_references, gather_references
-    from vidcolor.video_writer import check_encoder
+    from vidcolor.colorizers import guidance
+    from vidcolor.film.engine import Engine
+    from vidcolor.io.images import is_image_path
+    from vidcolor.film.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
+    from vidcolor.film.preview import write_preview
+    from vidcolor.film.references import folder_references, gather_references
+    from vidcolor.io.video_writer import check_encoder
 
     console.setup(quiet)
     if not input.exists():
@@ -260,8 +260,8 @@ def shots(
     """List the shots of a film (index, frames, times); optionally export their keyframes."""
     import numpy as np
 
-    from vidcolor.images import eight_bit, write_image
-    from vidcolor.shots import scan_shots
+    from vidcolor.io.images import eight_bit, write_image
+    from vidcolor.film.shots import scan_shots
 
     console.setup(quiet)
     if not 0.0 < threshold <= 1.0:
@@ -321,7 +321,7 @@ def eval_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; the table and errors only."),
 ) -> None:
     """Measure quality and speed on colour originals: grey them, colour them, compare, with baselines."""
-    from vidcolor.evaluate import evaluate, format_table, write_json
+    from vidcolor.eval.evaluate import evaluate, format_table, write_json
 
     console.setup(quiet)
     if sheet is not None and sheet.suffix.lower() != ".png":
@@ -368,8 +368,8 @@ def recommend_command(
     """List the gallery images that suit a target best as colour references (score, global score, path)."""
     import json
 
-    from vidcolor.engine import resolve_device
-    from vidcolor.recommend import recommend_for
+    from vidcolor.film.engine import resolve_device
+    from vidcolor.film.recommend import recommend_for
 
     console.setup(quiet)
     if top < 1:
@@ -402,7 +402,7 @@ def train_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a model on your own colour photos and videos; Ctrl-C saves a checkpoint."""
-    from vidcolor.training import TrainConfig, train
+    from vidcolor.train.loop import TrainConfig, train
 
     console.setup(quiet)
     data = [*data, *(more_data or [])]
@@ -427,7 +427,7 @@ app.add_typer(weights_app, name="weights")
 @reports_errors
 def weights_list() -> None:
     """Each installed weights file: model, file, parameters, training steps, and its status."""
-    from vidcolor import weights
+    from vidcolor.models import weights
 
     entries = weights.manifest()
     if not entries:
@@ -449,7 +449,7 @@ def weights_import(
     any_hash: bool = typer.Option(False, "--any-hash", help="Accept a file of the same layout that is not the release."),
 ) -> None:
     """Install the authors' released weights (sha256, keys and shapes checked) for --auto --model NAME."""
-    from vidcolor.official import import_release
+    from vidcolor.models.official import import_release
 
     target = import_release(name, file, any_hash=any_hash)
     typer.echo(f"{name}: installed {target}")
@@ -459,7 +459,7 @@ def weights_import(
 @reports_errors
 def weights_verify() -> None:
     """Check every installed file against the manifest's sha256 and load it; exit 2 on a problem."""
-    from vidcolor import weights
+    from vidcolor.models import weights
     from vidcolor.colorizers import create
 
     entries = weights.manifest()
@@ -487,10 +487,12 @@ def palette_command(
     """Suggest colours for a point of a picture (siggraph17's colour distribution): share, colour, a, b."""
     import numpy as np
 
-    from vidcolor import color, colorizers, guidance
-    from vidcolor.engine import resolve_device
-    from vidcolor.pipeline import load_grey
-    from vidcolor.siggraph17 import _fraction, palette
+    from vidcolor.ops import color
+    from vidcolor import colorizers
+    from vidcolor.colorizers import guidance
+    from vidcolor.film.engine import resolve_device
+    from vidcolor.film.pipeline import load_grey
+    from vidcolor.models.siggraph17 import _fraction, palette
 
     grey = load_grey(image)
     h, w = grey.shape[:2]

@@ -1,6 +1,6 @@
 """The automatic networks as colorizers: ``--auto --model eccv16|siggraph17|larsson|pixcolor``.
 
-Each registered automatic network (``vidcolor.automatic``) becomes a colorizer of the same
+Each registered automatic network (``vidcolor.models.automatic``) becomes a colorizer of the same
 name that needs no reference. Its weights come from ``--weights`` or the installed file
 ``NAME.safetensors`` (trained with ``vidcolor train NAME``, or the authors' release
 imported with ``vidcolor weights import NAME FILE``). On CUDA it runs channels-last under
@@ -13,11 +13,10 @@ from pathlib import Path
 
 import torch
 
-from vidcolor import automatic
-from vidcolor.colorizers import register
-from vidcolor.colorizers.base import Colorizer
+from vidcolor.models import automatic
+from vidcolor.colorizers.base import Colorizer, register
 from vidcolor.errors import ModelError
-from vidcolor.weights import default_weights
+from vidcolor.models.weights import default_weights
 
 
 class AutomaticColorizer(Colorizer):

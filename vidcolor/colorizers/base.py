@@ -1,4 +1,5 @@
-"""The colorizer interface: batches of lightness in, chrominance out."""
+"""The colorizer interface: batches of lightness in, chrominance out; and the registry of
+colorizers by name, where each adapter registers itself (``@register("transfer")``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
+
+from vidcolor.models.registry import Registry
 
 
 class Colorizer(ABC):
@@ -33,3 +36,7 @@ class Colorizer(ABC):
     @abstractmethod
     def colorize(self, lightness: torch.Tensor, prepared: Any) -> torch.Tensor:
         """L ``(B, 1, h, w)`` -> ab ``(B, 2, h, w)``."""
+
+
+COLORIZERS: Registry[Colorizer] = Registry("model")
+register = COLORIZERS.register

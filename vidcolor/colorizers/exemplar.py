@@ -6,17 +6,16 @@ from pathlib import Path
 
 import torch
 
-from vidcolor.colorizers import register
-from vidcolor.colorizers.base import Colorizer
+from vidcolor.colorizers.base import Colorizer, register
 from vidcolor.errors import ModelError
-from vidcolor.exemplar import PreparedReference, load
-from vidcolor.weights import default_weights
+from vidcolor.models.exemplar.network import PreparedReference, load
+from vidcolor.models.weights import default_weights
 
 
 @register("exemplar")
 class ExemplarColorizer(Colorizer):
     """Similarity sub-net + Colorization sub-net, weights from ``weights`` (a file written
-    by ``vidcolor.exemplar.save``) or the installed default. On CUDA it runs channels-last
+    by ``vidcolor.models.exemplar.network.save``) or the installed default. On CUDA it runs channels-last
     under bf16 autocast."""
 
     needs_reference = True

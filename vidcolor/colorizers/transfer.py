@@ -20,9 +20,8 @@ import kornia
 import torch
 import torch.nn.functional as F
 
-from vidcolor.color import guided_upsample, rgb_to_lab
-from vidcolor.colorizers import register
-from vidcolor.colorizers.base import Colorizer
+from vidcolor.ops.color import guided_upsample, rgb_to_lab
+from vidcolor.colorizers.base import Colorizer, register
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Measuring quality against colour originals."""

@@ -1,0 +1,1 @@
+"""Colouring films and photos: the engine, the frame loop, shots, references, temporal smoothing, previews."""

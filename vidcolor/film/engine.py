@@ -1,0 +1,149 @@
+"""The colorization step shared by films and photos: grey levels in, RGB out.
+
+Lightness is kept at full resolution; the colorizer predicts ab at work resolution (short
+side ``work_res``) and the chrominance is brought back to full size with the edge-aware
+guided upsampling, then recombined with the original L. The full-size stages go a band of
+rows at a time (``color.BAND_PIXELS``) into the uint8 (or uint16) output, so a large photo
+needs little more memory than its grey levels and its RGB.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from vidcolor.ops import color
+from vidcolor.film.allocator import keep_freed_memory
+from vidcolor.colorizers import Colorizer, create
+from vidcolor.errors import DeviceError, ModelError
+from vidcolor.film.temporal import TemporalSmoother
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA GPU is available here; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise DeviceError(f"--device {name}: choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+class Engine:
+    def __init__(self, model: str, device: str = "auto", work_res: int = 256, weights: str | None = None,
+                 follow: bool = False, options=None, smooth: bool = False):
+        """``options``: an ``AutoOptions`` for the automatic networks. ``follow``: models that
+        can take the last colorized frame as guidance do (the recurrent temporal mode);
+        ``smooth``: the temporal smoothing stage runs on sequences (``vidcolor.film.temporal``)."""
+        if work_res < 32:
+            raise ModelError("--work-res must be at least 32")
+        self.device = resolve_device(device)
+        keep_freed_memory()
+        kwargs = {"weights": weights} if weights else {}
+        if options is not None:
+            kwargs["options"] = options
+        self.colorizer: Colorizer = create(model, device=self.device, **kwargs)
+        self.work_res = work_res
+        self.follow = follow and self.colorizer.follows_previous
+        self._last: tuple | None = None  # (prepared, L, ab) of the last frame of a sequence
+        self.smoother = TemporalSmoother() if smooth else None
+        self._smoothing: object = None  # the prepared reference the smoother's state belongs to
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.colorizer.needs_reference
+
+    @torch.no_grad()
+    def prepare(self, rgb: np.ndarray | None) -> Any:
+        """Prepare a reference (uint8 RGB ``(H, W, 3)``) once, for many batches."""
+        if rgb is None:
+            return self.colorizer.prepare(None)
+        full = rgb.shape[:2]
+
+        def rows(top: int, bottom: int) -> torch.Tensor:
+            return torch.from_numpy(rgb[top:bottom]).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+
+        return self.colorizer.prepare(color.resize_in_rows(rows, full, color.work_size(*full, self.work_res)))
+
+    def new_shot(self) -> None:
+        """The next frames start a new shot: forget the previous frame."""
+        self._last = None
+        if self.smoother is not None:
+            self.smoother.reset()
+
+    @torch.no_grad()
+    def colorize(self, greys: list[np.ndarray], prepared: Any, sequence: bool = False, with_raw: bool = False,
+                 out: np.ndarray | None = None):
+        """Grey levels ``[(H, W), ...]`` (same size, uint8 or uint16) -> RGB ``(B, H, W, 3)``,
+        uint8; or written into ``out``, ``(B, H, W, 3)`` uint8 or uint16 of any strides (a BGR
+        image's channels reversed, say), and returned.
+        ``sequence``: the frames follow the previous call's (video); models that can are
+        guided by the last colorized frame while the reference stays the same, and the
+        temporal smoothing (when on) carries colour over from the previous frame.
+        ``with_raw``: also return the output without smoothing (for measuring it)."""
+        grey, small = self._lightness(greys)
+        if self.follow and sequence:
+            last = self._last
+            previous = last[1:] if last is not None and last[0] is prepared and last[1].shape == small[-1:].shape else None
+            ab = self.colorizer.colorize(small, prepared, previous).float()
+            self._last = (prepared, small[-1:], ab[-1:])
+        else:
+            ab = self.colorizer.colorize(small, prepared).float()
+        raw = ab
+        if self.smoother is not None and sequence:
+            ab = self._smooth(small, ab, prepared)
+        rgb = self._full_size(ab, small, grey, out)
+        if not with_raw:
+            return rgb
+        return rgb, (rgb if raw is ab else self._full_size(raw, small, grey))
+
+    def _lightness(self, greys: list[np.ndarray]) -> tuple[np.ndarray, torch.Tensor]:
+        """The grey levels as one array ``(B, H, W)`` and their L at work resolution
+        ``(B, 1, h, w)`` (never the L of the full size at once)."""
+        grey = greys[0][None] if len(greys) == 1 else np.stack(greys)
+        full = grey.shape[-2:]
+
+        def rows(top: int, bottom: int) -> torch.Tensor:
+            return color.grey_to_lightness(grey[:, top:bottom], self.device).unsqueeze(1)
+
+        return grey, color.resize_in_rows(rows, full, color.work_size(*full, self.work_res))
+
+    def _full_size(self, ab: torch.Tensor, small: torch.Tensor, grey: np.ndarray,
+                   out: np.ndarray | None = None) -> np.ndarray:
+        """ab at work resolution -> RGB at full size on the original L (guided upsampling), a
+        band of rows (of every frame) at a time into ``out`` (a new uint8 array when None).
+        A frame that fits in one band is done whole."""
+        count, height, width = grey.shape
+        if out is None:
+            out = np.empty((count, height, width, 3), np.uint8)
+        dtype = torch.uint16 if out.dtype == np.uint16 else torch.uint8
+        coeffs = color.guided_coefficients(ab.float(), small)
+        step = color.band_rows(width)
+        for top in range(0, height, step):
+            bottom = min(height, top + step)
+            lightness = color.grey_to_lightness(grey[:, top:bottom], self.device).unsqueeze(1)
+            band = color.apply_coefficients(color.coefficient_rows(coeffs, (height, width), top, bottom), lightness)
+            out[:, top:bottom] = color.compose_rgb(lightness, band, dtype).cpu().numpy()
+        return out
+
+    def _smooth(self, small: torch.Tensor, ab: torch.Tensor, prepared: Any) -> torch.Tensor:
+        """The temporal stage, frame by frame at work resolution; a new reference is a new shot."""
+        if self._smoothing is not prepared:
+            self.smoother.reset()
+            self._smoothing = prepared
+        greys = (small[:, 0] * 2.55).round().clamp(0, 255).byte().cpu().numpy()
+        frames = ab.permute(0, 2, 3, 1).cpu().numpy()
+        out = np.stack([self.smoother(g, a) for g, a in zip(greys, frames)])
+        return torch.from_numpy(out).permute(0, 3, 1, 2).to(ab.device)
+
+    @torch.no_grad()
+    def colorize_samples(self, greys: list[np.ndarray], count: int,
+                         out: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """``count`` different colorizations of the same frames (models that sample), one
+        after the other: RGB ``(B, H, W, 3)`` each, written into ``out`` when given (as
+        :meth:`colorize`; the next sample overwrites it)."""
+        grey, small = self._lightness(greys)
+        for ab in self.colorizer.colorize_samples(small, count):
+            yield self._full_size(ab, small, grey, out)

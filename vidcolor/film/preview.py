@@ -1,0 +1,76 @@
+"""``--preview``: a contact sheet of a few colorized frames, to look before a long run.
+
+One row per sampled frame: the grey input, the reference it gets, and the output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcolor.film.engine import Engine
+from vidcolor.errors import InputError
+from vidcolor.io.images import eight_bit, is_image_path, list_images, write_image
+from vidcolor.film.pipeline import colorize_grey, load_grey
+from vidcolor.film.references import ReferenceSet
+from vidcolor.io.video_reader import VideoReader
+
+ROW_HEIGHT = 240
+
+
+def sample_frames(source: Path, count: int, start: float | None, end: float | None) -> list[np.ndarray]:
+    """Grey levels of ``count`` frames spread evenly over a film, or of the first images."""
+    if source.is_dir():
+        return [load_grey(p) for p in list_images(source)[0][:count]]
+    if is_image_path(source):
+        return [load_grey(source)]
+    with VideoReader(source, copy=False) as probe:
+        duration = probe.info.duration
+    lo = start or 0.0
+    hi = min(end, duration) if end is not None else duration
+    greys = []
+    for k in range(count):
+        t = lo + (hi - lo) * (k + 0.5) / count
+        with VideoReader(source, start=t, end=hi, copy=False, queue_size=2) as reader:
+            frame = next(iter(reader.frames()), None)
+            if frame is not None:
+                greys.append(frame.grey)
+    if not greys:
+        raise InputError(f"{source}: no frames to preview")
+    return greys
+
+
+def _fit(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    width = max(1, round(w * ROW_HEIGHT / h))
+    return cv2.resize(rgb, (width, ROW_HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def _grey_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(eight_bit(grey)[..., None], 3, axis=2)
+
+
+def write_preview(
+    source: Path,
+    output: Path,
+    engine: Engine,
+    refs: ReferenceSet | None,
+    count: int = 4,
+    start: float | None = None,
+    end: float | None = None,
+) -> None:
+    rows = []
+    prepared: dict = {}
+    for grey in sample_frames(source, count, start, end):
+        out, index, _ = colorize_grey(grey, engine, refs, prepared)
+        reference = refs.references[index].rgb if index >= 0 else None
+        tiles = [_fit(_grey_rgb(grey))]
+        if reference is not None:
+            tiles.append(_fit(reference))
+        tiles.append(_fit(out))
+        rows.append(np.concatenate(tiles, axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    write_image(output, np.concatenate(rows, axis=0))

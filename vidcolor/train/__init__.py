@@ -1,0 +1,1 @@
+"""Training the networks on the user's own colour photos and videos."""
