@@ -20,7 +20,8 @@ import time
 
 import common
 
-from vidcolor.eval.evaluate import DEFAULT_THRESHOLD, Evaluation, _report, find_items, first_frame
+from vidcolor.eval.evaluate import DEFAULT_THRESHOLD, Evaluation, _report
+from vidcolor.io.media import find_items, first_frame
 from vidcolor.film.engine import Engine
 from vidcolor.film.temporal import TemporalSmoother
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from vidcolor.eval import metrics as M
+from vidcolor.ops import flow
 from vidcolor.ops.quantize import METRIC_SIDE
 
 
@@ -24,8 +25,8 @@ def moving_scene(i: int, width: int = 96, height: int = 64, speed: int = 2) -> n
 
 
 def flows_of(frames):
-    fw = [M.optical_flow(a, b) for a, b in zip(frames[:-1], frames[1:])]
-    bw = [M.optical_flow(b, a) for a, b in zip(frames[:-1], frames[1:])]
+    fw = [flow.optical_flow(a, b) for a, b in zip(frames[:-1], frames[1:])]
+    bw = [flow.optical_flow(b, a) for a, b in zip(frames[:-1], frames[1:])]
     return fw, bw
 
 
@@ -155,15 +156,15 @@ def test_flow_follows_the_motion_and_the_original_warps_onto_itself():
 def test_occlusion_mask_flags_inconsistent_flow_and_motion_boundaries():
     h, w = 20, 30
     zero = np.zeros((h, w, 2), np.float32)
-    assert not M.occlusion_mask(zero, zero).any()
+    assert not flow.occlusion_mask(zero, zero).any()
     fw = zero.copy()
     fw[:, :, 0] = 3.0  # forward says +3 px, backward says 0: inconsistent everywhere
-    assert M.occlusion_mask(fw, zero).all()
+    assert flow.occlusion_mask(fw, zero).all()
     step = zero.copy()
     step[:, 15:, 0] = 3.0
     back = zero.copy()
     back[:, 18:, 0] = -3.0  # consistent on both sides of the step
-    mask = M.occlusion_mask(step, back)
+    mask = flow.occlusion_mask(step, back)
     assert mask[:, 14].all()  # the motion boundary
     assert not mask[:, :12].any() and not mask[:, 20:-4].any()
 

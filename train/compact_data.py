@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 
-from vidcolor.eval.evaluate import find_items, video_frames
+from vidcolor.io.media import find_items, video_frames
 from vidcolor.io.images import read_rgb
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from vidcolor.colorizers import automatic, exemplar, transfer  # noqa: F401  (they register themselves)
+import vidcolor.colorizers.automatic  # noqa: F401  (each registers itself)
+import vidcolor.colorizers.exemplar  # noqa: F401
+import vidcolor.colorizers.transfer  # noqa: F401
 from vidcolor.colorizers.base import COLORIZERS, Colorizer, register
 from vidcolor.errors import ModelError
 

@@ -47,9 +47,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-import av
 import cv2
 import numpy as np
 import torch
@@ -58,16 +56,15 @@ from vidcolor import colorizers, console
 from vidcolor.io.atomic import atomic_output
 from vidcolor.ops.color import compose_rgb, grey_to_lightness, rgb_to_grey_levels
 from vidcolor.film.engine import Engine
-from vidcolor.errors import CorruptMediaError, InputError, ModelError
-from vidcolor.io.images import IMAGE_SUFFIXES, read_rgb, write_image
+from vidcolor.errors import InputError, ModelError
+from vidcolor.io.images import read_rgb, write_image
 from vidcolor.eval.metrics import AbScorer, FlowTracker, VideoScorer, colourfulness, lab_of, psnr, ssim
 from vidcolor.film.shots import DEFAULT_THRESHOLD, ShotFollower
 from vidcolor.film.temporal import DEFAULT_MODE, MODES, engine_flags
-from vidcolor.io.video_reader import MAX_CONSECUTIVE_BAD, open_video
+from vidcolor.io.media import Item, find_items, first_frame, frame_count, video_frames
 
 log = logging.getLogger("vidcolor")
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov"}
 REFERENCE_MODES = ("keyframe", "exemplar", "none")
 METHODS = ("model", "per_frame", "reinhard", "grey")
 IMAGE_METRICS = ("psnr", "ssim", "ab_error", "auc", "auc_rebalanced", "colourfulness")
@@ -95,92 +92,6 @@ NOTES = [
     "psnr, ssim, colourfulness: mean over the frames of a clip; ab_error, auc: over all pixels of a clip; "
     "means: over items. null: not defined (one frame for video measures; infinite PSNR of an exact output).",
 ]
-
-
-@dataclass
-class Item:
-    path: Path
-    name: str  # path relative to DATA
-    kind: str  # "video" or "photo"
-
-
-def find_items(data: Path) -> list[Item]:
-    """Every video and photo under ``data`` (or ``data`` itself), sorted; hidden skipped."""
-    data = Path(data)
-    if not data.exists():
-        raise InputError(f"{data}: no such file or folder")
-    if data.is_file():
-        candidates, root = [data], data.parent
-    else:
-        root = data
-        candidates = sorted(
-            p
-            for p in data.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(data).parts)
-        )
-    items = []
-    for path in candidates:
-        suffix = path.suffix.lower()
-        kind = "video" if suffix in VIDEO_SUFFIXES else "photo" if suffix in IMAGE_SUFFIXES else None
-        if kind is not None:
-            items.append(Item(path, str(path.relative_to(root)), kind))
-    if not items:
-        raise InputError(f"{data}: no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) or photos to evaluate")
-    return items
-
-
-# -- decoding -----------------------------------------------------------------------------
-
-
-def video_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """Decode a video's frames one at a time as uint8 RGB ``(H, W, 3)`` (the originals)."""
-    container = open_video(path)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        count, bad, consecutive = 0, 0, 0
-        for packet in container.demux(stream):
-            try:
-                frames = stream.decode(packet)
-                consecutive = 0
-            except av.error.EOFError:
-                break
-            except av.error.FFmpegError as e:
-                bad, consecutive = bad + 1, consecutive + 1
-                if bad == 1:
-                    log.warning(f"{path.name}: skipping undecodable data ({e}); continuing")
-                if consecutive >= MAX_CONSECUTIVE_BAD:
-                    raise CorruptMediaError(f"{path}: {consecutive} undecodable packets in a row") from None
-                continue
-            for frame in frames:
-                yield frame.to_ndarray(format="rgb24")
-                count += 1
-                if max_frames is not None and count >= max_frames:
-                    return
-    finally:
-        container.close()
-
-
-def frame_count(path: Path, max_frames: int | None) -> int:
-    """The number of frames a video says it has (0 when unknown), capped by ``max_frames``."""
-    container = open_video(path)
-    try:
-        stream = container.streams.video[0]
-        frames = stream.frames
-        if not frames and stream.duration is not None and stream.average_rate:
-            frames = int(round(float(stream.duration * stream.time_base * stream.average_rate)))
-    finally:
-        container.close()
-    return min(frames, max_frames) if max_frames and frames else (frames or 0)
-
-
-def first_frame(item: Item) -> np.ndarray:
-    if item.kind == "photo":
-        return read_rgb(item.path)
-    with closing(video_frames(item.path, 1)) as frames:
-        for rgb in frames:
-            return rgb
-    raise InputError(f"{item.path}: no frames")
 
 
 # -- scoring ------------------------------------------------------------------------------

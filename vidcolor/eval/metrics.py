@@ -66,7 +66,7 @@ import numpy as np
 import torch
 
 from vidcolor.ops.color import rgb_to_lab
-from vidcolor.ops.flow import backward_warp, flow_grey, occlusion_mask, optical_flow, pixel_grid
+from vidcolor.ops.flow import flow_grey, occlusion_mask, optical_flow, pixel_grid
 from vidcolor.ops.quantize import METRIC_BINS, grid_bins
 
 AUC_MAX_THRESHOLD = 150.0

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from vidcolor.ops import color
 from vidcolor import console
 from vidcolor.errors import InputError
-from vidcolor.eval.evaluate import find_items, frame_count, video_frames
+from vidcolor.io.media import find_items, frame_count, video_frames
 from vidcolor.io.images import read_rgb
 
 GREY_AB = 5.0
