@@ -12,7 +12,7 @@ import numpy as np
 from conftest import assert_clean_error, colour_reference, lightness_diff, mean_chroma, read_rgb_image, run_cli, write_png
 from vidcolor.ops import color
 from vidcolor.models import weights
-from vidcolor.cli import AUTOMATIC_PREFERENCE
+from vidcolor.api import AUTOMATIC_PREFERENCE
 from vidcolor.film.engine import Engine
 from vidcolor.eval.metrics import psnr
 

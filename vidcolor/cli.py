@@ -5,7 +5,6 @@ the traceback instead)."""
 from __future__ import annotations
 
 import functools
-import math
 import os
 import sys
 from pathlib import Path
@@ -14,12 +13,11 @@ from typing import List, Optional
 import typer
 
 from vidcolor import console, stopping
-from vidcolor.io.atomic import as_output_error, check_output, check_output_folder, check_writable_folder, output_lock
-from vidcolor.errors import InputError, ModelError, OutputError, ReferenceImageError, VidcolorError
+from vidcolor.api import seconds
+from vidcolor.io.atomic import as_output_error, check_output, check_writable_folder
+from vidcolor.errors import InputError, ModelError, OutputError, VidcolorError
 from vidcolor.film.shots import DEFAULT_THRESHOLD
 from vidcolor.film.temporal import DEFAULT_MODE as DEFAULT_TEMPORAL
-from vidcolor.film.temporal import MODES as TEMPORAL_MODES
-from vidcolor.film.temporal import engine_flags
 
 app = typer.Typer(
     add_completion=False,
@@ -73,61 +71,10 @@ def reports_errors(command):
     return wrapper
 
 
-def parse_time(value: Optional[str], option: str) -> Optional[float]:
-    """Seconds (``12.5``) or ``[HH:]MM:SS[.mmm]`` -> seconds."""
-    if value is None:
-        return None
-    try:
-        seconds = 0.0
-        for part in value.split(":"):
-            seconds = seconds * 60 + float(part)
-    except ValueError:
-        raise InputError(f"{option} {value!r}: give seconds (12.5) or [HH:]MM:SS[.mmm]") from None
-    if not math.isfinite(seconds):
-        raise InputError(f"{option} {value!r}: give a finite time, in seconds (12.5) or [HH:]MM:SS[.mmm]")
-    if seconds < 0:
-        raise InputError(f"{option} must not be negative")
-    return seconds
-
-
 def format_time(seconds: float) -> str:
     minutes, s = divmod(max(0.0, seconds), 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours:02d}:{minutes:02d}:{s:06.3f}"
-
-
-MAX_BATCH = 256  # a batch's frames are all in memory at full size
-AUTOMATIC_PREFERENCE = ("siggraph17", "larsson", "eccv16", "pixcolor")  # best measured first (BENCHMARKS.md, 7)
-
-
-def _choose_model(model: Optional[str], auto: bool, has_references: bool) -> str:
-    from vidcolor import colorizers
-
-    if auto:
-        if has_references:
-            raise ModelError("--auto colorizes without a reference; leave out --reference or --auto")
-        if model is None:
-            from vidcolor.models.weights import default_weights
-
-            automatic = colorizers.names(automatic=True)
-            installed = [n for n in AUTOMATIC_PREFERENCE if n in automatic and default_weights(n) is not None]
-            if not installed:
-                raise ModelError(
-                    f"no automatic model has weights installed; import the authors' with 'vidcolor weights import "
-                    f"eccv16 FILE', train one ('vidcolor train eccv16'), or choose one of {', '.join(automatic)} "
-                    "with --model and --weights"
-                )
-            return installed[0]
-    name = model or "transfer"
-    built = colorizers.names()
-    if name not in built:
-        raise ModelError(f"unknown model {name!r}; available: {', '.join(built)}")
-    automatic_model = name in colorizers.names(automatic=True)
-    if automatic_model and has_references:
-        raise ModelError(f"model {name!r} colorizes without a reference; leave out --reference")
-    if not automatic_model and not has_references:
-        raise ReferenceImageError(f"model {name!r} colours from a reference: pass --reference IMAGE (or use --auto)")
-    return name
 
 
 @app.command("colorize")
@@ -182,66 +129,16 @@ def colorize(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; errors only."),
 ) -> None:
     """Colour a film, a photo or a folder of photos."""
-    from vidcolor.colorizers import guidance
-    from vidcolor.film.engine import Engine
-    from vidcolor.io.images import is_image_path
-    from vidcolor.film.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
-    from vidcolor.film.preview import write_preview
-    from vidcolor.film.references import folder_references, gather_references
-    from vidcolor.io.video_writer import check_encoder
+    import vidcolor
 
     console.setup(quiet)
-    if not input.exists():
-        raise InputError(f"{input}: no such file or folder")
-    t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
-    if t0 is not None and t1 is not None and t1 <= t0:
-        raise InputError("--end must come after --start")
-    if not 1 <= batch_size <= MAX_BATCH:
-        raise InputError(f"--batch-size must be between 1 and {MAX_BATCH} (frames held at once)")
-    if not 0.0 < shot_threshold <= 1.0:
-        raise InputError("--shot-threshold must be in (0, 1]")
-    if auto_reference:
-        if reference:
-            raise InputError("--auto-reference picks references from --gallery; leave out --reference")
-        gallery = gallery or (Path(os.environ["VIDCOLOR_GALLERY"]) if os.environ.get("VIDCOLOR_GALLERY") else None)
-        if gallery is None:
-            raise ReferenceImageError("--auto-reference needs a folder of colour images: --gallery DIR (or VIDCOLOR_GALLERY)")
-    name = _choose_model(model, auto, bool(reference) or auto_reference)
-    # a folder of references is searched as a gallery when the model has deep features
-    searched = gallery if auto_reference else (reference[0] if len(reference) == 1 and reference[0].is_dir() else None)
-    refs = gather_references(reference) if reference and searched is None else None
-    target = output or default_output(input)
-    if preview:
-        target = target if target.suffix.lower() == ".png" else target.with_name(target.stem + "_preview.png")
-    if input.is_dir() and not preview:
-        check_output_folder(target, input)
-    else:
-        check_output(target, overwrite, (input,))
-    if not input.is_dir() and not is_image_path(input) and not preview:
-        check_encoder(codec, crf, target)
-    guide = guidance.build(name, input, decode, temperature, hints, global_hint, saturation, samples, seed,
-                           several_pictures=(input.is_dir() or is_image_path(input)) and not preview)
-    if temporal not in TEMPORAL_MODES:
-        raise InputError(f"--temporal {temporal}: choose {', '.join(TEMPORAL_MODES)}")
-    with output_lock(target):  # a second run writing the same output is refused
-        engine = Engine(name, device=device, work_res=work_res, weights=weights, options=guide, **engine_flags(temporal))
-        if searched is not None:
-            refs = folder_references(searched, engine, always_recommend=auto_reference)
-        if preview:
-            write_preview(input, target, engine, refs, start=t0, end=t1)
-        elif input.is_dir():
-            colorize_folder(input, target, engine, refs, overwrite, samples or 1)
-        elif is_image_path(input):
-            colorize_image(input, target, engine, refs, samples=samples or 1)
-        else:
-            options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size,
-                                   shot_threshold=shot_threshold)
-            settings = {
-                "model": name, "weights": str(weights) if weights else "installed", "references": [str(r) for r in reference],
-                "gallery": str(gallery) if auto_reference else None, "work_res": work_res, "temporal": temporal,
-                "shot_threshold": shot_threshold, "guidance": [decode, temperature, hints, global_hint, saturation, seed],
-            }
-            colorize_video(input, target, engine, refs, options, resume=resume, settings=settings)
+    target = vidcolor.colorize(
+        input, output, reference=reference, auto=auto, model=model, weights=weights, device=device,
+        auto_reference=auto_reference, gallery=gallery, temporal=temporal, work_res=work_res, batch_size=batch_size,
+        codec=codec, crf=crf, start=start, end=end, shot_threshold=shot_threshold, preview=preview,
+        overwrite=overwrite, resume=resume, decode=decode, temperature=temperature, hints=hints,
+        global_hint=global_hint, saturation=saturation, samples=samples, seed=seed,
+    )
     console.log.info(f"wrote {target}")
 
 
@@ -281,8 +178,8 @@ def shots(
         found = scan_shots(
             film,
             threshold,
-            parse_time(start, "--start"),
-            parse_time(end, "--end"),
+            seconds(start, "--start"),
+            seconds(end, "--end"),
             on_keyframe=export if export_keyframes else None,
             progress=bar.update,
         )
@@ -527,7 +424,11 @@ _click = sys.modules[typer.BadParameter.__module__]
 
 
 def run(argv: list[str]) -> None:
-    """Run the command line ``argv`` and exit; a usage error is one line too (exit 2)."""
+    """Run the command line ``argv`` and exit; a usage error is one line too (exit 2). The
+    process-wide settings are made here: glibc keeps freed buffers for the next frame."""
+    from vidcolor.film.allocator import keep_freed_memory
+
+    keep_freed_memory()
     try:
         result = app(args=normalize_argv(argv), prog_name="vidcolor", standalone_mode=False)
     except _click.NoArgsIsHelpError as e:

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from vidcolor.ops import color
-from vidcolor.film.allocator import keep_freed_memory
 from vidcolor.colorizers import Colorizer, create
 from vidcolor.errors import DeviceError, ModelError
 from vidcolor.film.temporal import TemporalSmoother
@@ -40,7 +39,6 @@ class Engine:
         if work_res < 32:
             raise ModelError("--work-res must be at least 32")
         self.device = resolve_device(device)
-        keep_freed_memory()
         kwargs = {"weights": weights} if weights else {}
         if options is not None:
             kwargs["options"] = options

@@ -1,0 +1,286 @@
+"""The Python API: what the ``vidcolor`` command does, as three functions.
+
+    import vidcolor
+
+    vidcolor.colorize("film.mp4", reference="ref.jpg")        # -> Path("film_color.mp4")
+    vidcolor.colorize("photos/", auto=True)                     # -> Path("photos_color")
+    colorizer = vidcolor.create("transfer", reference="ref.jpg")
+    rgb = colorizer(grey)                                       # uint8 (N, H, W) -> uint8 (N, H, W, 3)
+    vidcolor.list_models()                                      # every model, and whether it has weights
+
+Errors are the exceptions of ``vidcolor.errors`` (the command prints their one line).
+Importing this module imports no PyTorch: the work imports it when it starts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence, Union
+
+from vidcolor.errors import InputError, ModelError, ReferenceImageError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PathLike = Union[str, Path]
+MAX_BATCH = 256  # a batch's frames are all in memory at full size
+AUTOMATIC_PREFERENCE = ("siggraph17", "larsson", "eccv16", "pixcolor")  # best measured first (BENCHMARKS.md, 7)
+DEFAULT_MODEL = "transfer"
+GALLERY_VARIABLE = "VIDCOLOR_GALLERY"
+
+
+def colorize(
+    source: PathLike,
+    output: PathLike | None = None,
+    *,
+    reference: PathLike | Sequence[PathLike] | None = None,
+    auto: bool = False,
+    model: str | None = None,
+    weights: PathLike | None = None,
+    device: str = "auto",
+    auto_reference: bool = False,
+    gallery: PathLike | None = None,
+    temporal: str = "smooth",
+    work_res: int = 256,
+    batch_size: int = 4,
+    codec: str = "libx264",
+    crf: int = 18,
+    start: float | str | None = None,
+    end: float | str | None = None,
+    shot_threshold: float | None = None,
+    preview: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
+    decode: str | None = None,
+    temperature: float | None = None,
+    hints: PathLike | None = None,
+    global_hint: PathLike | None = None,
+    saturation: float | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+) -> Path:
+    """Colour a film, a photo or a folder of photos; returns the output's path (with
+    ``samples`` > 1 the first sample's). The defaults, the checks and the safety are the
+    command's: see ``vidcolor --help`` and the README (films are resumable with ``resume``,
+    every output is written whole, then renamed)."""
+    from vidcolor.colorizers import guidance
+    from vidcolor.film.engine import Engine
+    from vidcolor.film.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
+    from vidcolor.film.preview import write_preview
+    from vidcolor.film.references import folder_references, gather_references
+    from vidcolor.film.shots import DEFAULT_THRESHOLD
+    from vidcolor.film.temporal import MODES, engine_flags
+    from vidcolor.io.atomic import output_lock
+    from vidcolor.io.images import is_image_path
+
+    source = Path(source)
+    references = [Path(r) for r in ([] if reference is None else [reference] if isinstance(reference, (str, Path))
+                                    else reference)]
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder")
+    t0, t1 = seconds(start, "--start"), seconds(end, "--end")
+    if t0 is not None and t1 is not None and t1 <= t0:
+        raise InputError("--end must come after --start")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise InputError(f"--batch-size must be between 1 and {MAX_BATCH} (frames held at once)")
+    shot_threshold = DEFAULT_THRESHOLD if shot_threshold is None else shot_threshold
+    if not 0.0 < shot_threshold <= 1.0:
+        raise InputError("--shot-threshold must be in (0, 1]")
+    if temporal not in MODES:
+        raise InputError(f"--temporal {temporal}: choose {', '.join(MODES)}")
+    if auto_reference:
+        if references:
+            raise InputError("--auto-reference picks references from --gallery; leave out --reference")
+        gallery = gallery or os.environ.get(GALLERY_VARIABLE) or None
+        if gallery is None:
+            raise ReferenceImageError(f"--auto-reference needs a folder of colour images: --gallery DIR (or {GALLERY_VARIABLE})")
+    name = choose_model(model, auto, bool(references) or auto_reference)
+    # a folder of references is searched as a gallery when the model has deep features
+    searched = Path(gallery) if auto_reference else (references[0] if len(references) == 1 and references[0].is_dir()
+                                                      else None)
+    refs = gather_references(references) if references and searched is None else None
+    film = not source.is_dir() and not is_image_path(source)
+    target = Path(output) if output is not None else default_output(source)
+    if preview:
+        target = target if target.suffix.lower() == ".png" else target.with_name(target.stem + "_preview.png")
+    _check_target(source, target, overwrite, folder=source.is_dir() and not preview,
+                  encoder=(codec, crf) if film and not preview else None)
+    guide = guidance.build(name, source, decode, temperature, hints, global_hint, saturation, samples, seed,
+                           several_pictures=not film and not preview)
+    with output_lock(target):  # a second run writing the same output is refused
+        engine = Engine(name, device=device, work_res=work_res, weights=weights, options=guide, **engine_flags(temporal))
+        if searched is not None:
+            refs = folder_references(searched, engine, always_recommend=auto_reference)
+        if preview:
+            write_preview(source, target, engine, refs, start=t0, end=t1)
+        elif source.is_dir():
+            colorize_folder(source, target, engine, refs, overwrite, samples or 1)
+        elif not film:
+            colorize_image(source, target, engine, refs, samples=samples or 1)
+        else:
+            options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size,
+                                   shot_threshold=shot_threshold)
+            settings = {  # what else decides the colours: a resumed run must share it
+                "model": name, "weights": str(weights) if weights else "installed",
+                "references": [str(r) for r in references], "gallery": str(gallery) if auto_reference else None,
+                "work_res": work_res, "temporal": temporal, "shot_threshold": shot_threshold,
+                "guidance": [decode, temperature, hints, global_hint, saturation, seed],
+            }
+            colorize_video(source, target, engine, refs, options, resume=resume, settings=settings)
+    return target
+
+
+def _check_target(source: Path, target: Path, overwrite: bool, folder: bool, encoder: tuple[str, int] | None) -> None:
+    """Refuse, before any work, an output that cannot or must not be written."""
+    from vidcolor.io.atomic import check_output, check_output_folder
+    from vidcolor.io.video_writer import check_encoder
+
+    if folder:
+        check_output_folder(target, source)
+    else:
+        check_output(target, overwrite, (source,))
+    if encoder is not None:
+        check_encoder(*encoder, target)
+
+
+def seconds(value: float | str | None, name: str) -> float | None:
+    """Seconds (``12.5``) or ``[HH:]MM:SS[.mmm]`` -> seconds; None stays None."""
+    if value is None:
+        return None
+    try:
+        total = 0.0
+        for part in str(value).split(":"):
+            total = total * 60 + float(part)
+    except ValueError:
+        raise InputError(f"{name} {value!r}: give seconds (12.5) or [HH:]MM:SS[.mmm]") from None
+    if not math.isfinite(total):
+        raise InputError(f"{name} {value!r}: give a finite time, in seconds (12.5) or [HH:]MM:SS[.mmm]")
+    if total < 0:
+        raise InputError(f"{name} must not be negative")
+    return total
+
+
+def choose_model(model: str | None, auto: bool, has_references: bool) -> str:
+    """The model to run: the one named, else the default (``transfer`` with a reference, the
+    best measured automatic network with weights installed with ``auto``)."""
+    from vidcolor import colorizers
+    from vidcolor.models.weights import default_weights
+
+    if auto:
+        if has_references:
+            raise ModelError("--auto colorizes without a reference; leave out --reference or --auto")
+        if model is None:
+            automatic = colorizers.names(automatic=True)
+            installed = [n for n in AUTOMATIC_PREFERENCE if n in automatic and default_weights(n) is not None]
+            if not installed:
+                raise ModelError(
+                    f"no automatic model has weights installed; import the authors' with 'vidcolor weights import "
+                    f"eccv16 FILE', train one ('vidcolor train eccv16'), or choose one of {', '.join(automatic)} "
+                    "with --model and --weights"
+                )
+            return installed[0]
+    name = model or DEFAULT_MODEL
+    built = colorizers.names()
+    if name not in built:
+        raise ModelError(f"unknown model {name!r}; available: {', '.join(built)}")
+    automatic_model = name in colorizers.names(automatic=True)
+    if automatic_model and has_references:
+        raise ModelError(f"model {name!r} colorizes without a reference; leave out --reference")
+    if not automatic_model and not has_references:
+        raise ReferenceImageError(f"model {name!r} colours from a reference: pass --reference IMAGE (or use --auto)")
+    return name
+
+
+# -- numpy frames -----------------------------------------------------------------------------
+
+
+class FrameColorizer:
+    """Colours numpy frames: grey levels ``(N, H, W)`` (or one ``(H, W)``), uint8 or uint16,
+    in; uint8 RGB ``(N, H, W, 3)`` (or ``(H, W, 3)``) out. Models that colour from a
+    reference take it once (``reference=`` of :func:`create`, or :meth:`set_reference`).
+    ``sequence=True`` says the frames follow the previous call's (a film): the temporal
+    smoothing then carries colour over; :meth:`new_shot` starts afresh."""
+
+    def __init__(self, engine, reference: PathLike | np.ndarray | None = None):
+        self.engine = engine
+        self._prepared = None
+        if reference is not None or not engine.needs_reference:
+            self.set_reference(reference)
+
+    @property
+    def name(self) -> str:
+        return self.engine.colorizer.name
+
+    def set_reference(self, reference: PathLike | np.ndarray | None) -> None:
+        """The colour reference: an image file, or uint8 RGB ``(H, W, 3)``."""
+        import numpy as np
+
+        from vidcolor.film.references import load_reference
+
+        if reference is None and self.engine.needs_reference:
+            raise ReferenceImageError(f"model {self.name!r} colours from a reference: give one")
+        if reference is not None and not isinstance(reference, np.ndarray):
+            reference = load_reference(Path(reference)).rgb
+        self._prepared = self.engine.prepare(reference)
+        self.engine.new_shot()
+
+    def new_shot(self) -> None:
+        self.engine.new_shot()
+
+    def __call__(self, grey: np.ndarray, sequence: bool = False) -> np.ndarray:
+        import numpy as np
+
+        if self._prepared is None:
+            raise ReferenceImageError(f"model {self.name!r} colours from a reference: call set_reference first")
+        grey = np.asarray(grey)
+        if grey.dtype not in (np.uint8, np.uint16) or grey.ndim not in (2, 3):
+            raise InputError(f"grey frames are uint8 or uint16 (N, H, W) or (H, W), not {grey.dtype} {grey.shape}")
+        frames = grey[None] if grey.ndim == 2 else grey
+        rgb = self.engine.colorize(list(frames), self._prepared, sequence=sequence)
+        return rgb[0] if grey.ndim == 2 else rgb
+
+
+def create(name: str | None = None, weights: PathLike | None = None, device: str = "auto", *,
+           reference: PathLike | np.ndarray | None = None, temporal: str = "none", work_res: int = 256,
+           **options) -> FrameColorizer:
+    """A colorizer of numpy frames by model name (default: ``transfer``); ``options`` are the
+    automatic networks' guidance (``decode``, ``temperature``, ``global_hint``, ``saturation``,
+    ``seed``), as in :func:`colorize` (hints belong to one picture: give them to ``colorize``)."""
+    from vidcolor.colorizers import guidance
+    from vidcolor.film.engine import Engine
+    from vidcolor.film.temporal import MODES, engine_flags
+
+    name = name or DEFAULT_MODEL
+    if temporal not in MODES:
+        raise InputError(f"temporal {temporal!r}: choose {', '.join(MODES)}")
+    unknown = sorted(set(options) - {"decode", "temperature", "global_hint", "saturation", "seed"})
+    if unknown:
+        raise InputError(f"unknown option {unknown[0]!r} for create()")
+    guide = guidance.build(name, None, **options)
+    engine = Engine(name, device=device, work_res=work_res, weights=weights, options=guide, **engine_flags(temporal))
+    return FrameColorizer(engine, reference)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    automatic: bool  # colours without a reference
+    takes_weights: bool  # runs trained weights
+    installed: bool  # weights are installed (always True for models without weights)
+
+
+def list_models() -> list[ModelInfo]:
+    """Every model, and whether it can run as it is (weights installed where it needs them)."""
+    from vidcolor import colorizers
+    from vidcolor.colorizers.base import COLORIZERS
+    from vidcolor.models.weights import default_weights
+
+    found = []
+    for name in colorizers.names():
+        cls = COLORIZERS.get(name)
+        installed = not cls.takes_weights or default_weights(name) is not None
+        found.append(ModelInfo(name, not cls.needs_reference, cls.takes_weights, installed))
+    return found
