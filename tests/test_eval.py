@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from vidcolor.cli import app, normalize_argv
 from vidcolor.ops.color import rgb_to_grey_levels
-from vidcolor.eval.evaluate import IMAGE_METRICS, VIDEO_METRICS, ShotFollower
+from vidcolor.eval.evaluate import IMAGE_METRICS, VIDEO_METRICS
+from vidcolor.film.shots import ShotFollower
 
 WIDTH, HEIGHT, FRAMES = 96, 64, 12
 

@@ -188,11 +188,8 @@ def test_mapping_that_cannot_be_read(tmp_path, two_scene_film):
     assert not out.exists()
 
 
-def test_progress_names_the_shot_and_the_time_left_in_it():
-    from vidcolor.film.pipeline import ReferencePlan, shot_progress
+def test_progress_names_the_shot_and_its_reference():
+    from vidcolor.film.loop import shot_progress
 
-    plan = ReferencePlan([0, 100, 250], [0, 1, 0])
-    assert shot_progress(plan, 10, 400, None) == "shot 1/3"
-    assert shot_progress(plan, 130, 400, 10.0) == "shot 2/3, 0:12 left in it"
-    assert shot_progress(plan, 260, 400, 2.0) == "shot 3/3, 1:10 left in it"
-    assert shot_progress(ReferencePlan([0], [0]), 5, 400, 10.0) == "" and shot_progress(None, 5, 400, 10.0) == ""
+    assert shot_progress(0) == "shot 0"
+    assert shot_progress(3, "sky.png") == "shot 3 (sky.png)"

@@ -5,16 +5,15 @@ skipped) is a colour original. It is turned grey the way the evaluation protocol
 (CIE Lab L of the sRGB original, D65, as the grey levels of the same L:
 :func:`vidcolor.ops.color.rgb_to_grey_levels`), colorized by the same :class:`Engine` as
 ``vidcolor`` (colour predicted at ``work_res``, guided upsampling, full-resolution L kept),
-and compared with the original (see :mod:`vidcolor.eval.metrics` for every formula).
+and compared with the original (see :mod:`vidcolor.eval.metrics` for every formula). The report and its table are
+:mod:`vidcolor.eval.report`'s, the contact sheet :mod:`vidcolor.eval.sheets`'.
 
 References (``reference_mode``):
 
-- ``keyframe``: videos are cut into shots by the shot detector of ``vidcolor shots`` (the
-  :class:`~vidcolor.film.shots.CutDetector` that :func:`~vidcolor.film.shots.scan_shots` runs, with
-  the same threshold and analysis image), fed the grey frames of this evaluation as they
-  are decoded; the reference of each shot is the ORIGINAL colour of its first frame. A photo
-  is its own keyframe: its reference is the original photo itself (an upper bound for
-  exemplar methods, not a realistic setting).
+- ``keyframe``: the reference of each shot of a video (the shots as the film loop finds
+  them, see below) is the ORIGINAL colour of its first frame. A photo is its own keyframe:
+  its reference is the original photo itself (an upper bound for exemplar methods, not a
+  realistic setting).
 - ``exemplar``: the reference of an item is a different item of the data set: the first
   frame of the next item in sorted order (the next photo for photos, the next clip's first
   frame for videos; the last item takes the first one's), used for every shot of the item.
@@ -32,66 +31,49 @@ Baselines, computed in the same run from the same grey frames and reported besid
   smoothing stage (``temporal`` smooth or both); without that stage it is the model's
   output itself, reported and marked as identical.
 
-Videos stream: frames are decoded once, and only the shot detector's look-ahead (five
-frames), one batch, the current reference and the last frames the video metrics need are
-in memory, whatever the film's length. Speed: the time of the model (reference preparation
+Videos are coloured by the film loop of ``vidcolor FILM`` (:mod:`vidcolor.film.loop`), so
+the frames measured are the frames a user gets from the same grey frames and options: the
+shots are found on the way by the shot detector of ``vidcolor shots`` (same threshold),
+the temporal state restarts at every cut and at every segment start (every
+``SEGMENT_SECONDS`` of the film, as in a resumable film), batches of ``batch_size`` frames
+never cross either. Videos stream: frames are decoded once, and only the shot detector's
+look-ahead (five frames), one batch, the current reference and the last frames the video
+metrics need are in memory, whatever the film's length. Speed: the time of the model (reference preparation
 and colorization, not decoding or scoring) per frame is reported as ``model_fps``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from vidcolor import colorizers, console
-from vidcolor.io.atomic import atomic_output
-from vidcolor.ops.color import compose_rgb, grey_to_lightness, rgb_to_grey_levels
-from vidcolor.film.engine import Engine
 from vidcolor.errors import InputError, ModelError
-from vidcolor.io.images import read_rgb, write_image
 from vidcolor.eval.metrics import AbScorer, FlowTracker, VideoScorer, colourfulness, lab_of, psnr, ssim
-from vidcolor.film.shots import DEFAULT_THRESHOLD, ShotFollower
+from vidcolor.eval.report import IMAGE_METRICS, METHODS, NOTES, VIDEO_METRICS, build_report, format_table, write_json
+from vidcolor.eval.sheets import write_sheet
+from vidcolor.film.engine import Engine
+from vidcolor.film.loop import FilmLoop, FixedReference, segment_starts
+from vidcolor.film.shots import DEFAULT_THRESHOLD, Shot
 from vidcolor.film.temporal import DEFAULT_MODE, MODES, engine_flags
+from vidcolor.io.images import read_rgb
 from vidcolor.io.media import Item, find_items, first_frame, frame_count, video_frames
+from vidcolor.io.video_reader import VideoReader
+from vidcolor.ops.color import compose_rgb, grey_to_lightness, rgb_to_grey_levels
+
+__all__ = ["DEFAULT_THRESHOLD", "IMAGE_METRICS", "METHODS", "NOTES", "REFERENCE_MODES", "VIDEO_METRICS", "Evaluation",
+           "ItemRun", "build_report", "evaluate", "format_table", "write_json", "write_sheet", "_report"]
 
 log = logging.getLogger("vidcolor")
 
 REFERENCE_MODES = ("keyframe", "exemplar", "none")
-METHODS = ("model", "per_frame", "reinhard", "grey")
-IMAGE_METRICS = ("psnr", "ssim", "ab_error", "auc", "auc_rebalanced", "colourfulness")
-VIDEO_METRICS = ("warp_error", "cdc")
-ORIGINAL_METRICS = ("colourfulness", "warp_error", "cdc")
-SHEET_ROW_HEIGHT = 144
-SHEET_LABEL_WIDTH = 96
-SHEET_TITLE_HEIGHT = 20
-SHEET_ROWS = ("grey", "reference", "output", "original")
-
-NOTES = [
-    "grey: CIE Lab L of the original (D65, sRGB) as grey levels (vidcolor.ops.color.rgb_to_grey_levels).",
-    "per_frame: the model's own output of each frame before temporal smoothing (identical to the model "
-    "when the smoothing stage is off).",
-    "reinhard: global colour transfer (Reinhard et al. 2001); for a grey target, the reference's mean ab "
-    "everywhere with the original L.",
-    "auc: area under the cumulative curve of the per-pixel ab error for thresholds 0..150, normalised to "
-    "[0, 1] (exact integral). auc_rebalanced: each pixel weighted by 1/p of its ground-truth ab bin (grid 10); "
-    "the prior p is estimated from the ground truth of every pixel evaluated in this run (all items), not "
-    "ImageNet's, and is not smoothed.",
-    "colourfulness: Hasler and Suesstrunk 2003 on signed rg and yb (no absolute values), RGB in [0, 255].",
-    "warp_error: Lai et al. 2018 with OpenCV DIS (medium) flow on the original colour frames' grey levels; "
-    "not comparable with FlowNet2-based published figures, only side by side.",
-    "cdc: Liu et al. 2021, 256-bin RGB histograms, JS divergence (natural log), d in {1, 2, 4}.",
-    "psnr, ssim, colourfulness: mean over the frames of a clip; ab_error, auc: over all pixels of a clip; "
-    "means: over items. null: not defined (one frame for video measures; infinite PSNR of an exact output).",
-]
+_report = build_report  # the name the benchmarks use
 
 
 # -- scoring ------------------------------------------------------------------------------
@@ -166,6 +148,29 @@ class ItemRun:
 
 
 @dataclass
+class Original:
+    """A frame of an original video, as the film loop takes it."""
+
+    index: int
+    time: float
+    grey: np.ndarray
+    rgb: np.ndarray
+
+
+class KeyframeReferences:
+    """The film loop's references in keyframe mode: each shot's own first frame, in colour."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def choose(self, shot: Shot, frame: Original) -> np.ndarray:
+        return frame.rgb
+
+    def prepare(self, choice: np.ndarray):
+        return self.engine.prepare(choice)
+
+
+@dataclass
 class Evaluation:
     """One evaluation run: the engine, the mode, and everything gathered so far."""
 
@@ -181,22 +186,18 @@ class Evaluation:
 
     # -- references -------------------------------------------------------------------
 
-    def _prepare(self, run: ItemRun, reference: np.ndarray | None):
-        t0 = time.perf_counter()
-        prepared = self.engine.prepare(reference if self.reference_mode != "none" else None)
-        run.model_seconds += time.perf_counter() - t0
-        mean_ab = None
-        if reference is not None and self.reference_mode != "none":
-            mean_ab = lab_of(reference, self.device)[0, 1:].mean(dim=(1, 2))
-        return prepared, mean_ab
+    def _mean_ab(self, reference: np.ndarray | None) -> torch.Tensor | None:
+        """The reference's mean ab (the Reinhard baseline's colour), None without one."""
+        if reference is None or self.reference_mode == "none":
+            return None
+        return lab_of(reference, self.device)[0, 1:].mean(dim=(1, 2))
 
     # -- one batch of frames ----------------------------------------------------------
 
-    def _batch(self, run: ItemRun, frames: list, prepared, mean_ab, reference, sheet_target: int) -> None:
-        greys = [g for _, _, g in frames]
-        t0 = time.perf_counter()
-        model_out, raw = self.engine.colorize(greys, prepared, sequence=run.item.kind == "video", with_raw=True)
-        run.model_seconds += time.perf_counter() - t0
+    def _score(self, run: ItemRun, frames: list[Original], model_out: np.ndarray, raw: np.ndarray | None,
+               mean_ab, reference, sheet_target: int) -> None:
+        """Score the model's output of ``frames`` (and the baselines computed here)."""
+        greys = [f.grey for f in frames]
         with torch.no_grad():
             lightness = grey_to_lightness(np.stack(greys), self.device).unsqueeze(1)
             zeros = torch.zeros(lightness.shape[0], 2, *lightness.shape[-2:], device=self.device)
@@ -205,16 +206,17 @@ class Evaluation:
                 outputs["per_frame"] = raw
             if mean_ab is not None:
                 outputs["reinhard"] = compose_rgb(lightness, zeros + mean_ab.view(1, 2, 1, 1)).cpu().numpy()
-        originals = np.stack([rgb for _, rgb, _ in frames])
+        originals = np.stack([f.rgb for f in frames])
         original_lab = lab_of(originals, self.device)
-        for j, (index, rgb, grey) in enumerate(frames):
+        for j, frame in enumerate(frames):
+            rgb = frame.rgb
             flow = run.flows.push(rgb) if run.flows is not None else None
             run.original.update(rgb, flow)
             for name, output in outputs.items():
                 run.methods[name].update(rgb, output[j], original_lab[j : j + 1], self.device, flow)
-            if run.sheet is not None and (run.sheet_frame < 0 or index == sheet_target):
-                run.sheet = {"grey": grey, "reference": reference, "output": model_out[j], "original": rgb}
-                run.sheet_frame = index
+            if run.sheet is not None and (run.sheet_frame < 0 or frame.index == sheet_target):
+                run.sheet = {"grey": frame.grey, "reference": reference, "output": model_out[j], "original": rgb}
+                run.sheet_frame = frame.index
         run.frames += len(frames)
 
     # -- items --------------------------------------------------------------------------
@@ -235,51 +237,48 @@ class Evaluation:
         rgb = read_rgb(item.path)
         grey = rgb_to_grey_levels(rgb)
         reference = rgb if self.reference_mode == "keyframe" else exemplar
-        prepared, mean_ab = self._prepare(run, reference)
+        if self.reference_mode == "none":
+            reference = None
+        t0 = time.perf_counter()
+        prepared = self.engine.prepare(reference)
+        model_out = self.engine.colorize([grey], prepared)
+        run.model_seconds += time.perf_counter() - t0
         run.height, run.width = rgb.shape[:2]
         run.shots = 1
-        self._batch(run, [(0, rgb, grey)], prepared, mean_ab, reference, 0)
+        self._score(run, [Original(0, 0.0, grey, rgb)], model_out, model_out, self._mean_ab(reference), reference, 0)
         return run
 
+    def references(self, exemplar: np.ndarray | None):
+        """The film loop's reference strategy for this mode."""
+        if self.reference_mode == "keyframe":
+            return KeyframeReferences(self.engine)
+        return FixedReference(self.engine, exemplar if self.reference_mode == "exemplar" else None)
+
     def video(self, item: Item, exemplar: np.ndarray | None, keep_sheet: bool, max_frames: int | None) -> ItemRun:
+        """Colour a video's grey frames by the film loop and score them, as they are decoded."""
         run = self._new_run(item, keep_sheet)
         expected = frame_count(item.path, max_frames)
         sheet_target = max(0, (expected - 1) // 2)
-        follower = ShotFollower(self.shot_threshold)
-        batch: list = []
-        state = {"prepared": None, "mean_ab": None, "reference": None}
-        if self.reference_mode != "keyframe":
-            state["reference"] = exemplar
-            state["prepared"], state["mean_ab"] = self._prepare(run, exemplar)
-
-        def flush() -> None:
-            if batch:
-                self._batch(run, batch, state["prepared"], state["mean_ab"], state["reference"], sheet_target)
-                bar.update(len(batch))
-                batch.clear()
-
-        self.engine.new_shot()  # a new film
-
-        def take(released) -> None:
-            for index, rgb, grey, new_shot in released:
-                if new_shot:
-                    flush()
-                    run.shots += 1
-                    self.engine.new_shot()
-                    if self.reference_mode == "keyframe":
-                        state["reference"] = rgb
-                        state["prepared"], state["mean_ab"] = self._prepare(run, rgb)
-                batch.append((index, rgb, grey))
-                if len(batch) >= self.batch_size:
-                    flush()
-
+        with VideoReader(item.path, copy=False) as probe:  # the frame rate as the film's own run reads it
+            rate = probe.info.rate
+        loop = FilmLoop(self.engine, self.references(exemplar), self.batch_size, self.shot_threshold,
+                        starts_segment=segment_starts(rate), with_raw=True)
+        shot, mean_ab = -1, None
         with console.progress(expected, item.name) as bar, closing(video_frames(item.path, max_frames)) as frames:
-            for index, rgb in enumerate(frames):
-                if index == 0:
-                    run.height, run.width = rgb.shape[:2]
-                take(follower.push(index, rgb, rgb_to_grey_levels(rgb)))
-            take(follower.flush())
-            flush()
+
+            def originals():
+                for index, rgb in enumerate(frames):
+                    if index == 0:
+                        run.height, run.width = rgb.shape[:2]
+                    yield Original(index, index / float(rate), rgb_to_grey_levels(rgb), rgb)
+
+            for batch in loop.run(originals()):
+                if batch.shot != shot:
+                    shot, mean_ab = batch.shot, self._mean_ab(batch.choice)
+                run.model_seconds += batch.seconds
+                self._score(run, batch.frames, batch.rgb, batch.raw, mean_ab, batch.choice, sheet_target)
+                bar.update(len(batch.frames))
+        run.shots = loop.shots
         if run.frames == 0:
             raise InputError(f"{item.path}: no frames")
         return run
@@ -352,215 +351,8 @@ def evaluate(
             bar.update(1)
     if not ev.runs:
         raise InputError(f"{data_dir}: none of the {len(items)} item(s) could be evaluated")
-    report = _report(ev, data_dir, model, work_res, max_frames, references, skipped, time.perf_counter() - started)
+    report = build_report(ev, data_dir, model, work_res, max_frames, references, skipped, time.perf_counter() - started)
     if sheet is not None:
         write_sheet(sheet, [r for r in ev.runs if r.sheet])
         report["sheet"] = str(sheet)
     return report
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return _finite(obj)
-
-
-def _report(ev: Evaluation, data_dir, model, work_res, max_frames, references, skipped, seconds) -> dict:
-    prior = sum(r.methods["model"].ab.counts for r in ev.runs)  # ground-truth ab bins of every pixel
-    items = []
-    for run, exemplar_name in zip(ev.runs, references):
-        video = run.item.kind == "video"
-        methods = {name: scores.figures(prior) for name, scores in run.methods.items()}
-        if video and "per_frame" not in methods:
-            methods["per_frame"] = dict(methods["model"], identical_to_model=True)
-        methods = {m: methods[m] for m in METHODS if m in methods}
-        if ev.reference_mode == "keyframe":
-            reference = "original first frame of each shot" if video else "the original itself"
-        elif ev.reference_mode == "exemplar":
-            reference = f"first frame of {exemplar_name}"
-        else:
-            reference = None
-        items.append(
-            {
-                "name": run.item.name,
-                "kind": run.item.kind,
-                "frames": run.frames,
-                "width": run.width,
-                "height": run.height,
-                "shots": run.shots,
-                "reference": reference,
-                "model_seconds": run.model_seconds,
-                "model_fps": run.frames / run.model_seconds if run.model_seconds > 0 else None,
-                "original": run.original.figures(),
-                "methods": methods,
-            }
-        )
-    summary = {}
-    for kind in ("video", "photo"):
-        chosen = [i for i in items if i["kind"] == kind]
-        if not chosen:
-            continue
-        names = [m for m in METHODS if m in chosen[0]["methods"]]
-        metrics = IMAGE_METRICS + (VIDEO_METRICS if kind == "video" else ())
-        frames = sum(i["frames"] for i in chosen)
-        seconds_model = sum(i["model_seconds"] for i in chosen)
-        summary[kind] = {
-            "items": len(chosen),
-            "frames": frames,
-            "model_seconds": seconds_model,
-            "model_fps": frames / seconds_model if seconds_model > 0 else None,
-            "methods": {m: {k: _mean([i["methods"][m][k] for i in chosen]) for k in metrics} for m in names},
-            "original": {
-                k: _mean([i["original"][k] for i in chosen])
-                for k in ORIGINAL_METRICS
-                if k in chosen[0]["original"]
-            },
-        }
-        if kind == "video" and ev.engine.smoother is None:
-            summary[kind]["methods"]["per_frame"]["identical_to_model"] = True
-    report = {
-        "data": str(data_dir),
-        "model": model,
-        "reference_mode": ev.reference_mode,
-        "work_res": work_res,
-        "device": str(ev.device),
-        "max_frames": max_frames,
-        "shot_threshold": ev.shot_threshold,
-        "seconds": seconds,
-        "items": items,
-        "summary": summary,
-        "skipped": skipped,
-        "notes": NOTES,
-    }
-    return _clean(report)
-
-
-def _mean(values: list) -> float:
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return float(np.mean(values)) if values else math.nan
-
-
-# -- output -------------------------------------------------------------------------------
-
-
-def write_json(report: dict, path: Path) -> None:
-    with atomic_output(Path(path)) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-
-
-_COLUMNS = (
-    ("PSNR", "psnr", "{:.2f}"),
-    ("SSIM", "ssim", "{:.4f}"),
-    ("ab err", "ab_error", "{:.2f}"),
-    ("AuC", "auc", "{:.4f}"),
-    ("AuC rb", "auc_rebalanced", "{:.4f}"),
-    ("colour", "colourfulness", "{:.1f}"),
-    ("warp err", "warp_error", "{:.5f}"),
-    ("CDC", "cdc", "{:.5f}"),
-)
-
-
-def _cell(value, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    return fmt.format(value)
-
-
-def format_table(report: dict) -> str:
-    """The report as a text table: per item, each method and the original, then the mean."""
-    model = report["model"]
-    labels = {"model": model, "per_frame": "per-frame*"}
-    rows: list[tuple[str, str, dict, str]] = []
-
-    def block(title: str, methods: dict, original: dict, fps) -> None:
-        first = True
-        for name, figures in list(methods.items()) + [("original", original)]:
-            speed = f"{fps:.2f}" if name == "model" and fps else ""
-            rows.append((title if first else "", labels.get(name, name), figures, speed))
-            first = False
-
-    for item in report["items"]:
-        title = item["name"]
-        if item["kind"] == "video":
-            title += f" ({item['frames']} f, {item['shots']} shot{'s' if item['shots'] != 1 else ''})"
-        block(title, item["methods"], item["original"], item["model_fps"])
-    for kind, summary in report["summary"].items():
-        title = f"MEAN of {summary['items']} {kind}{'s' if summary['items'] != 1 else ''}"
-        block(title, summary["methods"], summary["original"], summary["model_fps"])
-    width = max(len(r[0]) for r in rows)
-    lw = max(10, max(len(r[1]) for r in rows))
-    header = f"{'item':<{width}}  {'method':<{lw}}" + "".join(f" {h:>9}" for h, _, _ in _COLUMNS) + f" {'fps':>7}"
-    lines = [
-        f"vidcolor eval: model {model}, reference mode {report['reference_mode']}, work res {report['work_res']}, "
-        f"device {report['device']}",
-        header,
-        "-" * len(header),
-    ]
-    for title, label, figures, speed in rows:
-        if title and len(lines) > 3:
-            lines.append("")
-        cells = "".join(f" {_cell(figures.get(key), fmt):>9}" for _, key, fmt in _COLUMNS)
-        lines.append(f"{title:<{width}}  {label:<{lw}}{cells} {speed:>7}")
-    lines.append("")
-    for skipped in report.get("skipped", []):
-        lines.append(f"skipped {skipped['name']}: {skipped['reason']}")
-    lines.append(
-        "per-frame*: the model's own output of each frame, before temporal smoothing (the same as the model when "
-        "the smoothing stage is off). fps: model time only."
-    )
-    return "\n".join(lines)
-
-
-def _fit(rgb: np.ndarray, width: int | None = None) -> np.ndarray:
-    """Scale to the sheet's row height (or into ``width`` x row height, padded white)."""
-    if rgb.ndim == 2:
-        rgb = np.repeat(rgb[..., None], 3, axis=2)
-    h, w = rgb.shape[:2]
-    scale = SHEET_ROW_HEIGHT / h
-    if width is not None:
-        scale = min(scale, width / w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    tile = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    if width is None:
-        return tile
-    canvas = np.full((SHEET_ROW_HEIGHT, width, 3), 255, np.uint8)
-    y, x = (SHEET_ROW_HEIGHT - tile.shape[0]) // 2, (width - tile.shape[1]) // 2
-    canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-    return canvas
-
-
-def write_sheet(path: Path, runs: list[ItemRun]) -> None:
-    """A PNG contact sheet: one column per item (its name on top), rows grey, reference,
-    output, original."""
-    if not runs:
-        return
-    columns = []
-    for run in runs:
-        original = _fit(run.sheet["original"])
-        width = original.shape[1]
-        tiles = []
-        for row in SHEET_ROWS:
-            image = run.sheet[row]
-            blank = np.full((SHEET_ROW_HEIGHT, width, 3), 255, np.uint8)
-            tiles.append(_fit(image, width) if image is not None else blank)
-        title = np.full((SHEET_TITLE_HEIGHT, width, 3), 255, np.uint8)
-        name = run.item.name if len(run.item.name) * 7 <= width else run.item.name[: max(1, width // 7 - 2)] + ".."
-        cv2.putText(title, name, (2, SHEET_TITLE_HEIGHT - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        tiles.insert(0, title)
-        column = np.concatenate([np.pad(t, ((0, 4), (0, 4), (0, 0)), constant_values=255) for t in tiles], axis=0)
-        columns.append(column)
-    labels = np.full((columns[0].shape[0], SHEET_LABEL_WIDTH, 3), 255, np.uint8)
-    for r, name in enumerate(SHEET_ROWS):
-        y = SHEET_TITLE_HEIGHT + 4 + r * (SHEET_ROW_HEIGHT + 4) + SHEET_ROW_HEIGHT // 2 + 5
-        cv2.putText(labels, name, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    write_image(Path(path), np.concatenate([labels, *columns], axis=1))

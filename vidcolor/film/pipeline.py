@@ -1,8 +1,8 @@
 """Colorizing films, photos and folders: decode -> frames -> colorizer -> encode.
 
-Films stream through in batches into resumable segments, joined with the source's audio
-at the end; the per-shot reference plan (when there are several references) comes from one
-earlier pass of the shot detector. Every output is written to a temporary file and renamed
+Films are decoded once and stream through the film loop (``vidcolor.film.loop``: shots
+found on the way, each with its reference, batches, temporal resets) into resumable
+segments, joined with the source's audio at the end. Every output is written to a temporary file and renamed
 when complete.
 """
 
@@ -21,10 +21,12 @@ from vidcolor.film.engine import Engine
 from vidcolor.errors import InputError, OutputError
 from vidcolor.io.images import (WRITE_SUFFIXES, blank_image, is_image_path, list_images, read_picture, rgb_channels,
                              write_pixels)
+from vidcolor.film.loop import FilmLoop, segment_length, shot_progress
 from vidcolor.film.references import ReferenceSet
-from vidcolor.io.segments import SEGMENT_SECONDS, SegmentedOutput, fingerprint
-from vidcolor.film.shots import DEFAULT_THRESHOLD, Shot, scan_shots
-from vidcolor.io.video_reader import Frame, VideoReader
+from vidcolor.io import segments as segments_module
+from vidcolor.io.segments import SegmentedOutput, fingerprint
+from vidcolor.film.shots import DEFAULT_THRESHOLD, Shot
+from vidcolor.io.video_reader import VideoReader
 from vidcolor.io.video_writer import DEFAULT_CODEC
 
 log = logging.getLogger("vidcolor")
@@ -53,58 +55,50 @@ def default_output(source: Path) -> Path:
 # -- references per shot ------------------------------------------------------------------
 
 
-@dataclass
-class ReferencePlan:
-    """Which reference each frame gets: shot starts (frame indices) and their reference."""
+class ChosenReferences:
+    """The production strategy of the film loop (``vidcolor.film.loop.ShotReferences``):
+    with one reference, that one; with several, the one the mapping names for the shot's
+    index, or else the best match for the shot's first grey frame (``ReferenceSet.choose``),
+    named in a log line (``announce``); ``mapping=False``: always the best match (a frame
+    whose shot number is not known). Without references (automatic models), none (-1).
+    Each reference is prepared once."""
 
-    starts: list[int]
-    choice: list[int]
+    def __init__(self, engine: Engine, refs: ReferenceSet | None, mapping: bool = True, announce: bool = True):
+        self.engine, self.refs = engine, refs if refs is not None and len(refs) else None
+        several = self.refs is not None and self.refs.needs_shots
+        self.mapping = self.refs.mapping if several and mapping else {}
+        self.announce = announce and several
+        self._prepared: dict[int, object] = {}
 
-    def shot_at(self, frame_index: int) -> int:
-        return max(0, int(np.searchsorted(self.starts, frame_index, side="right")) - 1)
-
-    def reference_at(self, frame_index: int) -> int:
-        return self.choice[self.shot_at(frame_index)]
-
-
-def shot_progress(plan: ReferencePlan | None, index: int, total: int, rate: float | None) -> str:
-    """``shot 3/7, 0:42 left in it`` for the frame ``index`` at ``rate`` frames per second
-    (no time before a rate is known); empty when the shots are not known."""
-    if plan is None or len(plan.starts) < 2:
-        return ""
-    shot = plan.shot_at(index)
-    end = plan.starts[shot + 1] if shot + 1 < len(plan.starts) else total
-    text = f"shot {shot + 1}/{len(plan.starts)}"
-    if rate and end > index:
-        seconds = int((end - index) / rate)
-        text += f", {seconds // 60}:{seconds % 60:02d} left in it"
-    return text
-
-
-def plan_references(source: Path, refs: ReferenceSet, options: VideoOptions) -> ReferencePlan:
-    """One reference for all shots, or a shot scan choosing the best (or mapped) one."""
-    if not refs.needs_shots:
-        return ReferencePlan([0], [refs.mapping.get(0, 0)])
-    choice: list[int] = []
-    starts: list[int] = []
-
-    def choose(shot: Shot, grey: np.ndarray) -> None:
-        if shot.index in refs.mapping:
-            best, how = refs.mapping[shot.index], "mapped"
+    def choose(self, shot: Shot, frame) -> int:
+        """The index of the shot's reference (-1: none)."""
+        if self.refs is None:
+            return -1
+        if not self.refs.needs_shots:
+            return 0
+        if shot.index in self.mapping:
+            best, how = self.mapping[shot.index], "mapped"
         else:
-            best, score = refs.choose(grey)
+            best, score = self.refs.choose(frame.grey)
             how = f"best match, similarity {score:.2f}"
-        starts.append(shot.start_frame)
-        choice.append(best)
-        log.info(f"shot {shot.index} (from {shot.start_time:.2f} s): reference {refs.references[best].name} ({how})")
+        if self.announce:
+            log.info(f"shot {shot.index} (from {shot.start_time:.2f} s): reference {self.name(best)} ({how})")
+        return best
 
-    with console.progress(None, f"shots {source.name}") as bar:
-        scan_shots(source, options.shot_threshold, options.start, options.end, on_keyframe=choose, progress=bar.update)
-    unused = sorted(shot for shot in refs.mapping if shot >= len(starts))
-    if unused:
-        log.warning(f"the reference mapping names shot {', '.join(map(str, unused))}, but the film has "
-                    f"{len(starts)} shot(s), 0 to {len(starts) - 1}: not used")
-    return ReferencePlan(starts, choice)
+    def prepare(self, choice: int):
+        if choice not in self._prepared:
+            self._prepared[choice] = self.engine.prepare(self.refs.references[choice].rgb if choice >= 0 else None)
+        return self._prepared[choice]
+
+    def name(self, choice: int) -> str | None:
+        return self.refs.references[choice].name if choice >= 0 else None
+
+    def check_unused(self, shots: int) -> None:
+        """Warn of mapping entries naming shots the film does not have."""
+        unused = sorted(shot for shot in self.mapping if shot >= shots)
+        if unused:
+            log.warning(f"the reference mapping names shot {', '.join(map(str, unused))}, but the film has "
+                        f"{shots} shot(s), 0 to {shots - 1}: not used")
 
 
 # -- films --------------------------------------------------------------------------------
@@ -112,67 +106,45 @@ def plan_references(source: Path, refs: ReferenceSet, options: VideoOptions) -> 
 
 def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, options: VideoOptions,
                    resume: bool = False, settings: dict | None = None) -> int:
-    """Colorize a film into ``output``; returns the number of frames written. The frames go
-    into resumable segments (``vidcolor.io.segments``); ``resume`` continues an interrupted
-    run made with the same ``settings`` (what else decides the colours: model, weights,
-    references...)."""
-    plan = plan_references(source, refs, options) if refs is not None and len(refs) else None
-    prepared: dict[int, object] = {}
-
-    def prepared_for(index: int):
-        if index not in prepared:
-            rgb = refs.references[index].rgb if plan is not None else None
-            prepared[index] = engine.prepare(rgb)
-        return prepared[index]
-
+    """Colorize a film into ``output``; returns the number of frames written. The film is
+    decoded once and coloured by the film loop (``vidcolor.film.loop``: shots found on the
+    way, each with its reference); the frames go into resumable segments
+    (``vidcolor.io.segments``); ``resume`` continues an interrupted run made with the same
+    ``settings`` (what else decides the colours: model, weights, references...)."""
+    references = ChosenReferences(engine, refs)
     key = fingerprint(source, {**(settings or {}), "codec": options.codec, "crf": options.crf, "start": options.start,
-                               "end": options.end, "segment_seconds": SEGMENT_SECONDS})
+                               "end": options.end, "segment_seconds": segments_module.SEGMENT_SECONDS})
     written = 0
     with VideoReader(source, start=options.start, end=options.end, copy=False) as reader:
         info = reader.info
         segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key, resume,
-                                   round(SEGMENT_SECONDS * float(info.rate)))
+                                   segment_length(info.rate))
         done = segments.done
         if done:
             log.info(f"resuming {output.name}: {done} frames already done, continuing from there")
-        batch: list[Frame] = []
-        batch_ref = -1
+        loop = FilmLoop(engine, references, options.batch_size, options.shot_threshold,
+                        starts_segment=segments.starts_segment, skip=done)
         bar = console.progress(info.frames or None, source.name)
         bar.update(done)
         encoder = Background(lambda job: segments.write(*job), name="vidcolor-encode") if options.overlap else None
 
-        def flush() -> None:
-            nonlocal written
-            if not batch:
-                return
-            rgb = engine.colorize([f.grey for f in batch], prepared_for(batch_ref), sequence=True)
-            for frame, image in zip(batch, rgb):
-                job = (frame.index, image, frame.pts, frame.rotation)
-                encoder.put(job) if encoder is not None else segments.write(*job)
-            written += len(batch)
-            bar.update(len(batch))
-            shot = shot_progress(plan, batch[-1].index + 1, info.frames, bar.format_dict.get("rate"))
-            if shot:
-                bar.set_postfix_str(shot, refresh=False)
-            batch.clear()
-
-        try:
+        def frames():
             for item in reader.frames():
                 if item.index == 0 and item.colour:
                     log.info(f"{source.name} is in colour: its luminance is used and its colour replaced")
-                if item.index < done:
-                    continue
-                ref = plan.reference_at(item.index) if plan is not None else 0
-                fresh = segments.starts_segment(item.index)
-                if batch and (ref != batch_ref or len(batch) >= options.batch_size or fresh):
-                    flush()
-                if fresh:
-                    engine.new_shot()  # every segment starts afresh, so a resumed film is the same
-                batch.append(item)
-                batch_ref = ref
-            flush()
+                yield item
+
+        try:
+            for batch in loop.run(frames()):
+                for frame, image in zip(batch.frames, batch.rgb):
+                    job = (frame.index, image, frame.pts, frame.rotation)
+                    encoder.put(job) if encoder is not None else segments.write(*job)
+                written += len(batch.frames)
+                bar.update(len(batch.frames))
+                bar.set_postfix_str(shot_progress(batch.shot, references.name(batch.choice)), refresh=False)
             if encoder is not None:
                 encoder.finish()
+            references.check_unused(loop.shots)
             if written + done == 0:  # an input problem, not an output one (the writer would say so)
                 unreadable = reader.bad_frames or reader.damaged
                 reason = "no frame could be decoded" if unreadable else "no frames in the chosen range"

@@ -1,11 +1,14 @@
 """``--preview``: a contact sheet of a few colorized frames, to look before a long run.
 
-One row per sampled frame: the grey input, the reference it gets, and the output.
+One row per sampled frame: the grey input, the reference it gets, and the output. A film's
+frames are coloured by the film loop (``vidcolor.film.loop``) as the first frame of a shot:
+the reference most like it, the temporal state fresh.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -13,33 +16,47 @@ import numpy as np
 from vidcolor.film.engine import Engine
 from vidcolor.errors import InputError
 from vidcolor.io.images import eight_bit, is_image_path, list_images, write_image
-from vidcolor.film.pipeline import colorize_grey, load_grey
+from vidcolor.film.loop import FilmLoop
+from vidcolor.film.pipeline import ChosenReferences, colorize_grey, load_grey
 from vidcolor.film.references import ReferenceSet
-from vidcolor.io.video_reader import VideoReader
+from vidcolor.io.video_reader import Frame, VideoReader
 
 ROW_HEIGHT = 240
 
 
-def sample_frames(source: Path, count: int, start: float | None, end: float | None) -> list[np.ndarray]:
-    """Grey levels of ``count`` frames spread evenly over a film, or of the first images."""
-    if source.is_dir():
-        return [load_grey(p) for p in list_images(source)[0][:count]]
-    if is_image_path(source):
-        return [load_grey(source)]
+def sample_frames(source: Path, count: int, start: float | None, end: float | None) -> list[Frame]:
+    """``count`` frames spread evenly over a film."""
     with VideoReader(source, copy=False) as probe:
         duration = probe.info.duration
     lo = start or 0.0
     hi = min(end, duration) if end is not None else duration
-    greys = []
+    frames = []
     for k in range(count):
         t = lo + (hi - lo) * (k + 0.5) / count
         with VideoReader(source, start=t, end=hi, copy=False, queue_size=2) as reader:
             frame = next(iter(reader.frames()), None)
             if frame is not None:
-                greys.append(frame.grey)
-    if not greys:
+                frames.append(frame)
+    if not frames:
         raise InputError(f"{source}: no frames to preview")
-    return greys
+    return frames
+
+
+def _coloured(source: Path, engine: Engine, refs: ReferenceSet | None, count: int, start: float | None,
+              end: float | None) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """(grey levels, RGB, index of the reference or -1) of each sampled frame or image."""
+    if source.is_dir() or is_image_path(source):
+        prepared: dict = {}
+        paths = list_images(source)[0][:count] if source.is_dir() else [source]
+        for path in paths:
+            grey = load_grey(path)
+            out, index, _ = colorize_grey(grey, engine, refs, prepared)
+            yield grey, out, index
+        return
+    references = ChosenReferences(engine, refs, mapping=False, announce=False)
+    for frame in sample_frames(source, count, start, end):
+        for batch in FilmLoop(engine, references, batch_size=1).run([frame]):
+            yield frame.grey, batch.rgb[0], batch.choice
 
 
 def _fit(rgb: np.ndarray) -> np.ndarray:
@@ -62,9 +79,7 @@ def write_preview(
     end: float | None = None,
 ) -> None:
     rows = []
-    prepared: dict = {}
-    for grey in sample_frames(source, count, start, end):
-        out, index, _ = colorize_grey(grey, engine, refs, prepared)
+    for grey, out, index in _coloured(source, engine, refs, count, start, end):
         reference = refs.references[index].rgb if index >= 0 else None
         tiles = [_fit(_grey_rgb(grey))]
         if reference is not None:

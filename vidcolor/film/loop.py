@@ -1,0 +1,159 @@
+"""The film loop: decoded frames in, coloured frames out, in order, the temporal state handled.
+
+Every film is coloured by this loop: ``vidcolor FILM`` (:func:`vidcolor.film.pipeline.colorize_video`),
+``vidcolor eval`` on videos and the film frames of ``--preview``, so that what is measured is
+what users get. The frames are decoded once, by the caller; the loop:
+
+- finds the cuts on the fly with the shot detector of ``vidcolor shots``
+  (:class:`~vidcolor.film.shots.ShotFollower`, the same threshold), holding back only its
+  look-ahead;
+- asks a :class:`ShotReferences` strategy for each shot's reference at the shot's first
+  frame (one fixed reference, the best match among several, a mapping by shot index, the
+  original colour of the first frame...), and has it prepared when the shot is first coloured;
+- resets the engine's temporal state at every cut and at every segment start
+  (``starts_segment``: frame indices that are multiples of the segment length, so that a
+  resumed film, and an evaluation of the same film, are the same frame for frame);
+- colours batches of ``batch_size`` frames, never across a shot or segment boundary;
+- skips the colouring of the frames before ``skip`` (a resumed film): they still go
+  through the cut detector, so shot numbers and reference choices are the same.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+import numpy as np
+
+from vidcolor.film.engine import Engine
+from vidcolor.film.shots import DEFAULT_THRESHOLD, Shot, ShotFollower
+from vidcolor.io import segments
+
+
+class FilmFrame(Protocol):
+    """What the loop takes: ``VideoReader``'s frames, or anything with these fields."""
+
+    index: int  # 0, 1, 2... in the order given
+    time: float  # seconds (only for the shots' log lines)
+    grey: np.ndarray  # (H, W) grey levels, uint8 or uint16
+
+
+class ShotReferences(Protocol):
+    """How each shot gets its reference."""
+
+    def choose(self, shot: Shot, frame: Any) -> Any:
+        """At the first frame of every shot, in order (also the shots of frames that are not
+        coloured, before ``skip``): the shot's reference, as the strategy names it."""
+
+    def prepare(self, choice: Any) -> Any:
+        """``choice`` prepared for the engine (``Engine.prepare``), when the shot is first coloured."""
+
+
+@dataclass
+class Batch:
+    """Consecutive frames of one shot and one segment, coloured."""
+
+    frames: list  # the frames given, in order
+    rgb: np.ndarray  # (B, H, W, 3) uint8
+    raw: np.ndarray | None  # the model's output before temporal smoothing (``with_raw``)
+    shot: int  # the shot's number, from 0
+    choice: Any  # the shot's reference, as ``ShotReferences.choose`` named it
+    seconds: float  # time spent colouring (preparing the reference and ``Engine.colorize``)
+
+
+class FixedReference:
+    """The same reference (or none: automatic models) for every shot."""
+
+    def __init__(self, engine: Engine, rgb: np.ndarray | None = None):
+        self.engine, self.rgb = engine, rgb
+        self._prepared: Any = None
+        self._ready = False
+
+    def choose(self, shot: Shot, frame: Any) -> np.ndarray | None:
+        return self.rgb
+
+    def prepare(self, choice: Any) -> Any:
+        if not self._ready:
+            self._prepared, self._ready = self.engine.prepare(self.rgb), True
+        return self._prepared
+
+
+def segment_length(rate: Fraction | float) -> int:
+    """Frames in a segment of a film at ``rate`` frames per second (``SEGMENT_SECONDS`` each)."""
+    return max(1, round(segments.SEGMENT_SECONDS * float(rate)))
+
+
+def segment_starts(rate: Fraction | float) -> Callable[[int], bool]:
+    """Whether a frame index begins a segment, as ``SegmentedOutput.starts_segment`` says
+    for a film at ``rate`` (for loops that write no segments: the same resets)."""
+    length = segment_length(rate)
+    return lambda index: index % length == 0
+
+
+def shot_progress(shot: int, reference: str | None = None) -> str:
+    """What the progress bar says of the shot being coloured: ``shot 3`` or ``shot 3 (sky.png)``."""
+    return f"shot {shot}" + (f" ({reference})" if reference else "")
+
+
+class FilmLoop:
+    """Colour a film's frames: ``for batch in FilmLoop(engine, references).run(frames)``.
+
+    ``starts_segment(index)``: whether the temporal state restarts at frame ``index``
+    besides the cuts (None: only at cuts). ``with_raw``: each batch also carries the
+    model's output before temporal smoothing. After :meth:`run`, :attr:`shots` is the
+    number of shots found."""
+
+    def __init__(self, engine: Engine, references: ShotReferences, batch_size: int = 4,
+                 threshold: float = DEFAULT_THRESHOLD, starts_segment: Callable[[int], bool] | None = None,
+                 skip: int = 0, with_raw: bool = False):
+        self.engine, self.references = engine, references
+        self.batch_size, self.threshold = max(1, batch_size), threshold
+        self.starts_segment = starts_segment or (lambda index: False)
+        self.skip, self.with_raw = skip, with_raw
+        self.shots = 0
+
+    def run(self, frames: Iterable[FilmFrame]) -> Iterator[Batch]:
+        """The coloured batches, in order, as soon as each is complete; only the detector's
+        look-ahead and one batch are held."""
+        follower = ShotFollower(self.threshold)
+        self.shots = 0
+        state = {"choice": None, "prepared_shot": -1, "prepared": None, "started": False}
+        batch: list = []
+
+        def colour() -> Iterator[Batch]:
+            if not batch:
+                return
+            t0 = time.perf_counter()
+            shot = self.shots - 1
+            if state["prepared_shot"] != shot:
+                state["prepared"], state["prepared_shot"] = self.references.prepare(state["choice"]), shot
+            out = self.engine.colorize([f.grey for f in batch], state["prepared"], sequence=True,
+                                       with_raw=self.with_raw)
+            rgb, raw = out if self.with_raw else (out, None)
+            done = Batch(list(batch), rgb, raw, shot, state["choice"], time.perf_counter() - t0)
+            batch.clear()
+            yield done
+
+        def take(released: list) -> Iterator[Batch]:
+            for index, frame, _, starts_shot in released:
+                if starts_shot:
+                    yield from colour()  # the last shot's frames
+                    shot = Shot(self.shots, index, index + 1, frame.time, frame.time)
+                    state["choice"] = self.references.choose(shot, frame)
+                    self.shots += 1
+                if index < self.skip:
+                    continue
+                fresh = starts_shot or self.starts_segment(index) or not state["started"]
+                if fresh or len(batch) >= self.batch_size:
+                    yield from colour()
+                if fresh:
+                    self.engine.new_shot()
+                    state["started"] = True
+                batch.append(frame)
+
+        for frame in frames:
+            yield from take(follower.push(frame.index, frame, frame.grey))
+        yield from take(follower.flush())
+        yield from colour()
