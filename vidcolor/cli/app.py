@@ -1,0 +1,66 @@
+"""The command line's application and its one error handler: every error the library reports
+becomes one line on stderr and a non-zero exit (``VIDCOLOR_DEBUG=1`` shows the traceback
+instead)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import typer
+
+from vidcolor import stopping
+from vidcolor.io.atomic import as_output_error
+from vidcolor.errors import VidcolorError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Colour for black-and-white film and photographs. "
+    "Run 'vidcolor INPUT --reference REF' (the colorize command is the default).",
+)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"vidcolor: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load_libraries() -> None:
+    """Import the heavy libraries in the main thread before any work starts, so that no
+    worker thread imports one while a signal stops the main thread (``vidcolor.stopping``)."""
+    import av  # noqa: F401
+    import cv2  # noqa: F401
+    import numpy.ma  # noqa: F401  (numpy's percentile imports it on first use)
+    import torch  # noqa: F401
+
+
+def reports_errors(command):
+    """Catch everything once, here: one line, a non-zero exit, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            _load_libraries()
+            stopping.while_working()
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except VidcolorError as e:
+            _fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; no partial output was left behind", 130)
+        except OSError as e:
+            if os.environ.get("VIDCOLOR_DEBUG"):
+                raise
+            converted = as_output_error(e, Path(e.filename or "output"))
+            _fail(str(converted) if isinstance(converted, VidcolorError) else f"{e.strerror or e}", 1)
+        except Exception as e:  # a bug: still one line, with the way to see more
+            if os.environ.get("VIDCOLOR_DEBUG"):
+                raise
+            _fail(f"unexpected {type(e).__name__}: {e} (set VIDCOLOR_DEBUG=1 to see the traceback)", 1)
+
+    return wrapper
