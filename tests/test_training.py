@@ -120,7 +120,8 @@ def test_automatic_networks_learn_and_resume(tmp_path, media, name):
     """A few steps on tiny data: the loss on a fixed batch falls, the exported file loads,
     and a run split by --resume ends with the same weights as one run straight through."""
     from vidcolor.ops import quantize
-    from vidcolor.train.loop import build, colour_prior, step_losses
+    from vidcolor.models.eccv16 import colour_prior
+    from vidcolor.train.loop import build, step_losses
 
     photo = tmp_path / "one"
     write_png(photo / "a.png", scene(1, 48))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from vidcolor.models import automatic
+from vidcolor.models import automatic, official
 from vidcolor.colorizers.base import Colorizer, register
 from vidcolor.errors import ModelError
 from vidcolor.models.weights import default_weights
@@ -28,7 +28,7 @@ class AutomaticColorizer(Colorizer):
         path = Path(weights) if weights else default_weights(self.name)
         if path is None:
             how = f"import the authors' release with 'vidcolor weights import {self.name} FILE', or " \
-                if self.name in ("eccv16", "siggraph17") else ""
+                if self.name in official.RELEASES else ""
             raise ModelError(f"model {self.name!r} has no installed weights; {how}train it with "
                              f"'vidcolor train {self.name}' and pass --weights FILE")
         self.net = automatic.load(path, self.name, self.device)
@@ -50,7 +50,8 @@ class AutomaticColorizer(Colorizer):
     def colorize_samples(self, lightness: torch.Tensor, count: int) -> torch.Tensor:
         """``count`` different colorizations ``(count, B, 2, h, w)`` (networks that sample)."""
         if not self.can_sample:
-            raise ModelError(f"model {self.name!r} gives one colorization; --samples needs --model pixcolor")
+            samplers = [n for n in automatic.names() if hasattr(automatic.network_class(n), "colorize_samples")]
+            raise ModelError(f"model {self.name!r} gives one colorization; --samples needs --model {' or '.join(samplers)}")
         with self._autocast():
             return self.net.colorize_samples(lightness.to(self.device), self.options, count).float()
 

@@ -1,7 +1,8 @@
 """What a user tells the automatic networks, read and checked once: decoding and
 temperature (eccv16), local hints, a global hint image and saturation (siggraph17, and the
-global hint for larsson's histogram transfer), samples and seed (pixcolor). Each option
-is refused, with the model that takes it, when the chosen model would ignore it."""
+global hint for larsson's histogram transfer), samples and seed (pixcolor). Each network
+declares the options it takes (``OPTIONS``); an option is refused, with the models that take
+it, when the chosen model would ignore it."""
 
 from __future__ import annotations
 
@@ -10,19 +11,9 @@ from pathlib import Path
 import torch
 
 from vidcolor.ops import quantize
-from vidcolor.models.automatic import AutoOptions
+from vidcolor.models.automatic import AutoOptions, network_class, takers
 from vidcolor.models.automatic import names as automatic_names
 from vidcolor.errors import InputError
-
-TAKES = {
-    "decode": ("eccv16",),
-    "temperature": ("eccv16",),
-    "hints": ("siggraph17",),
-    "global_hint": ("siggraph17", "larsson"),
-    "saturation": ("siggraph17",),
-    "samples": ("pixcolor",),
-    "seed": ("pixcolor",),
-}
 
 
 def picture_size(path: Path) -> tuple[int, int]:
@@ -43,9 +34,9 @@ def picture_size(path: Path) -> tuple[int, int]:
 
 def _refuse_unused(model: str, given: dict) -> None:
     for option, value in given.items():
-        if value is not None and model not in TAKES[option]:
+        if value is not None and option not in network_class(model).OPTIONS:
             flag = "--" + option.replace("_", "-")
-            raise InputError(f"{flag} is for --model {' or '.join(TAKES[option])}, not {model}")
+            raise InputError(f"{flag} is for --model {' or '.join(takers(option))}, not {model}")
 
 
 def build(model: str, source: Path, decode: str | None = None, temperature: float | None = None,

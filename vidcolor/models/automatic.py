@@ -1,7 +1,9 @@
-"""The automatic colorization networks: a registry by name, their options, and their files.
+"""The automatic colorization networks: a registry by name, their options, training and files.
 
-Every automatic network is a plain ``nn.Module`` registered with ``@register("name")``. It
-has a ``Config`` dataclass (its architecture settings, stored in its weights file) and
+Every automatic network is an ``AutomaticNetwork`` (a plain ``nn.Module``) registered with
+``@register("name")``. It has a ``Config`` dataclass (its architecture settings, stored in
+its weights file), ``OPTIONS`` (the user's options it reads: the command's flags without
+``--``) and
 
     colorize(lightness, options) -> ab
 
@@ -10,21 +12,28 @@ the same size. Networks that can draw several different colorizations (PixColor)
 ``colorize_samples(lightness, options, count) -> (count, B, 2, H, W)``. ``AutoOptions``
 carries what the command line lets a user steer; each network reads the fields it knows.
 
+Training (``vidcolor.train.loop``) calls every network alike:
+
+    training_losses(rgb, generator=..., weights=...) -> {"loss": ..., ...}
+
+on sRGB target pictures, ``generator`` seeded per step for the random numbers the losses
+draw. A network whose losses need statistics of the whole training data computes them by
+``training_prior(clips)`` (once per run, kept in the run's checkpoint) and turns them into
+the ``weights`` its losses take by ``prior_weights(prior)``; the others have no prior.
+
 Weights files are safetensors whose metadata hold ``model`` (the registry name) and
-``config`` (JSON of the ``Config``): ``save`` and ``load``.
+``config`` (JSON of the ``Config``): ``save`` and ``load`` (``vidcolor.models.weights``).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from vidcolor.models import weights
-from vidcolor.errors import ModelError
 from vidcolor.models.registry import Registry
 
 
@@ -50,18 +59,42 @@ class AutoOptions:
     seed: int = 0  # pixcolor sampling
 
 
+class AutomaticNetwork(nn.Module):
+    """What every automatic network has; see the module's description."""
+
+    name: str = ""
+    OPTIONS: tuple[str, ...] = ()
+
+    def colorize(self, lightness: torch.Tensor, options: AutoOptions = AutoOptions()) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover - each network has its own
+
+    def training_losses(self, rgb: torch.Tensor, generator: torch.Generator | None = None,
+                        weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        raise NotImplementedError  # pragma: no cover - each network has its own
+
+    @staticmethod
+    def training_prior(clips) -> torch.Tensor | None:
+        """Statistics of the training pictures that the losses need; None: they need none."""
+        return None
+
+    @staticmethod
+    def prior_weights(prior: torch.Tensor) -> torch.Tensor | None:
+        """The ``weights`` that ``training_losses`` takes, from ``training_prior``'s statistics."""
+        return None
+
+
 NETWORKS = Registry("automatic model")
 register = NETWORKS.register
 names = NETWORKS.names
 network_class = NETWORKS.get
 
 
-def config_from_dict(cls: type, values: dict):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ModelError(f"unknown setting {unknown[0]!r} for {cls.__qualname__}")
-    return cls(**values)
+config_from_dict = weights.load_config
+
+
+def takers(option: str) -> list[str]:
+    """The networks that take the user's ``option`` (``OPTIONS``), by name."""
+    return [name for name in names() if option in network_class(name).OPTIONS]
 
 
 def create(name: str, **config) -> nn.Module:
@@ -72,19 +105,15 @@ def create(name: str, **config) -> nn.Module:
 
 def save(model: nn.Module, path: Path | str, extra: dict | None = None) -> None:
     """Weights, name and config as one safetensors file (written whole, then renamed)."""
-    metadata = {"model": model.name, "config": json.dumps(asdict(model.config))}
-    metadata.update({k: str(v) for k, v in (extra or {}).items()})
-    weights.write(path, model.state_dict(), metadata)
+    weights.save_module(model, path, model.name, model.config, extra)
 
 
 def load(path: Path | str, name: str | None = None, device: torch.device | str = "cpu") -> nn.Module:
     """A network from a file written by ``save``; ``name``, when given, must match."""
-    metadata, state = weights.read(path)
-    found = metadata.get("model", "")
-    if name is not None and found != name:
-        raise ModelError(f"{path}: holds model {found!r}, not {name!r}")
+    stored = weights.read_model(path, name)
+    found = stored.name or ""
     cls = network_class(found)
-    model = cls(config_from_dict(cls.Config, json.loads(metadata.get("config", "{}"))))
-    weights.load_strict(model, state, path, f"the {found} network")
+    model = cls(weights.load_config(cls.Config, stored.config()))
+    weights.load_strict(model, stored.state, path, f"the {found} network")
     return model.to(device).eval()
 

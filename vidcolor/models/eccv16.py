@@ -8,6 +8,9 @@ resolution halved by the stride of the last convolution of blocks 1-3, dilation 
 blocks 5 and 6; block 8 doubles the resolution by a deconvolution and ends with the 313
 class logits. Layers and names follow the authors' released PyTorch model, so their
 weights load as they are (``vidcolor.models.official``). Input: (L - 50) / 100.
+
+Training: multinomial cross-entropy against the soft-encoded ground truth, with class
+rebalancing (lambda 1/2) from the colour prior of the training pictures (``colour_prior``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vidcolor.ops import quantize
-from vidcolor.models.automatic import AutoOptions, register
+from vidcolor.models.automatic import AutomaticNetwork, AutoOptions, register
 from vidcolor.ops.color import pad_to
 
 L_CENTRE, L_NORM, AB_NORM = 50.0, 100.0, 110.0
@@ -43,9 +46,24 @@ def normalise_l(lightness: torch.Tensor) -> torch.Tensor:
     return (lightness - L_CENTRE) / L_NORM
 
 
+def colour_prior(clips, samples: int = 4096) -> torch.Tensor:
+    """The colour prior over the 313 bins of the training pictures (``samples`` pixels of each)."""
+    from vidcolor.ops import color
+
+    g = torch.Generator().manual_seed(0)
+    picked = []
+    for clip in clips:
+        for frame in clip.frames:
+            ab = color.rgb_to_lab(frame[None])[:, 1:].flatten(2)
+            picked.append(ab[:, :, torch.randint(0, ab.shape[-1], (min(samples, ab.shape[-1]),), generator=g)])
+    return quantize.empirical_prior(x[..., None] for x in picked)
+
+
 @register("eccv16")
-class ECCV16(nn.Module):
+class ECCV16(AutomaticNetwork):
     """The colorization network of Zhang et al. 2016 (figure 2)."""
+
+    OPTIONS = ("decode", "temperature")
 
     @dataclass(frozen=True)
     class Config:
@@ -97,10 +115,22 @@ class ECCV16(nn.Module):
         ab = F.interpolate(ab, size=padded.shape[-2:], mode="bilinear", align_corners=False)
         return ab[..., :h, :w]
 
-    def training_losses(self, rgb: torch.Tensor, weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    @staticmethod
+    def training_prior(clips) -> torch.Tensor:
+        return colour_prior(clips)
+
+    @staticmethod
+    def prior_weights(prior: torch.Tensor) -> torch.Tensor:
+        """Class rebalancing weights (equation 4, lambda 1/2) from the colour prior."""
+        return quantize.rebalancing_weights(prior)
+
+    def training_losses(self, rgb: torch.Tensor, weights: torch.Tensor | None = None,
+                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Multinomial cross-entropy against the soft-encoded ground truth (equation 2), each
         pixel weighted by the rebalancing weight of its nearest bin (``weights``, Q values;
-        uniform when None). Targets: the ab of every fourth pixel, as in the authors' recipe."""
+        uniform when None). Targets: the ab of every fourth pixel, as in the authors' recipe.
+        The loss draws no random numbers; ``generator`` is taken so that every network is
+        called alike by the training loop."""
         from vidcolor.ops import color
 
         lab = color.rgb_to_lab(rgb)

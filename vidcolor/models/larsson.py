@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from vidcolor.ops import color
 from vidcolor.ops.color import lightness_to_grey, pad_to
-from vidcolor.models.automatic import AutoOptions, register
+from vidcolor.models.automatic import AutomaticNetwork, AutoOptions, register
 
 HUE_WEIGHT = 5.0  # lambda_H of equation (3): hue loss weighted by 5 x chroma
 SAMPLES = 128  # hypercolumns sampled per training image (section 3.5)
@@ -246,8 +246,10 @@ class _Conv(nn.Sequential):
 
 
 @register("larsson")
-class LarssonNet(nn.Module):
+class LarssonNet(AutomaticNetwork):
     """Hypercolumn hue/chroma histogram predictor of Larsson et al. 2016 (figure 2)."""
+
+    OPTIONS = ("global_hint",)
 
     @dataclass(frozen=True)
     class Config:
@@ -370,7 +372,8 @@ class LarssonNet(nn.Module):
             return color.rgb_to_lab(rgb)[:, 1:].to(lightness.dtype)
 
     def training_losses(self, rgb: torch.Tensor, samples: int | None = SAMPLES,
-                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                        generator: torch.Generator | None = None,
+                        weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The loss of equation (3) on sRGB images ``(B, 3, H, W)`` in [0, 1].
 
         ``D_KL(y_C || f_C) w_C + lambda_H y_C D_KL(y_H || f_H)`` with one-hot targets (R = 1,
@@ -378,7 +381,8 @@ class LarssonNet(nn.Module):
         w_C = 3 min(L, 1/3, 1 - L) (L the grey level). Hypercolumns are extracted at
         ``samples`` random pixels per image (``generator`` makes them reproducible; on the
         CPU), or at every pixel when ``samples`` is None. Returns ``hue``, ``chroma`` and
-        their sum ``loss``."""
+        their sum ``loss``. There is no prior, so no ``weights`` (taken so that every
+        network is called alike by the training loop)."""
         lightness = color.rgb_to_lab(rgb)[:, :1]
         padded, (h, w) = pad_to(lightness, 32)
         b = rgb.shape[0]

@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vidcolor.ops import color, quantize
-from vidcolor.models.automatic import AutoOptions, Hint, register
+from vidcolor.models.automatic import AutomaticNetwork, AutoOptions, Hint, register
 from vidcolor.ops.color import pad_to
 from vidcolor.models.eccv16 import AB_NORM, conv_block, normalise_l
 from vidcolor.errors import InputError, ModelError
@@ -40,8 +40,10 @@ def _global_layer(cin: int, cout: int) -> list[nn.Module]:
 
 
 @register("siggraph17")
-class SIGGRAPH17(nn.Module):
+class SIGGRAPH17(AutomaticNetwork):
     """The user-guided colorization network of Zhang et al. 2017 (figure 2)."""
+
+    OPTIONS = ("hints", "global_hint", "saturation")
 
     @dataclass(frozen=True)
     class Config:
@@ -141,11 +143,13 @@ class SIGGRAPH17(nn.Module):
         logits = F.interpolate(logits.float(), size=ab.shape[-2:], mode="bilinear", align_corners=False)
         return torch.softmax(logits, 1)[..., :h, :w]
 
-    def training_losses(self, rgb: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def training_losses(self, rgb: torch.Tensor, generator: torch.Generator | None = None,
+                        weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Smooth-L1 (Huber, delta 1) between predicted and true ab with simulated hints, and
         cross-entropy of the distribution branch against each pixel's grid cell (as the
         paper trains them); global hints are given for half of the pictures when the
-        network has them."""
+        network has them. There is no prior, so no ``weights`` (taken so that every
+        network is called alike by the training loop)."""
         lab = color.rgb_to_lab(rgb)
         padded, _ = pad_to(lab, 8)
         lightness, ab = padded[:, :1], padded[:, 1:]

@@ -1,13 +1,19 @@
 """Where trained weights live: ``$VIDCOLOR_WEIGHTS`` when set, else the package's own
 ``vidcolor/weights/`` (installed with it, from a wheel too). The folder's ``MANIFEST.json`` describes each file: model name,
 architecture and config, sha256, parameter count, training data and steps, and the quality
-measured on held-out data (``vidcolor weights list|verify``)."""
+measured on held-out data (``vidcolor weights list|verify``).
+
+Every network's file is written and read here: ``save_module`` writes its state with
+``model`` (its name), ``config`` (JSON of its config dataclass) and any further values as
+metadata; ``read_model`` reads a file back, checking the model it holds; ``load_config``
+rebuilds the config, refusing unknown settings; ``load_strict`` loads the state."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 SUFFIX = ".safetensors"
@@ -52,6 +58,53 @@ def read(path: Path | str, tensors: bool = True) -> tuple[dict[str, str], dict]:
     except Exception as e:
         raise ModelError(f"{path}: not a safetensors weights file ({e})") from None
     return metadata, state
+
+
+def save_module(module, path: Path | str, name: str, config=None, extra: dict | None = None) -> None:
+    """``module``'s state as one safetensors file whose metadata hold ``model`` (``name``),
+    ``config`` (JSON of the ``config`` dataclass, when given) and ``extra``'s values as text."""
+    metadata = {"model": name}
+    if config is not None:
+        metadata["config"] = json.dumps(asdict(config))
+    metadata.update({k: str(v) for k, v in (extra or {}).items()})
+    write(path, module.state_dict(), metadata)
+
+
+@dataclass
+class Stored:
+    """A network's file as read: the model it holds, its metadata and its tensors."""
+
+    name: str | None
+    metadata: dict[str, str]
+    state: dict
+
+    def config(self) -> dict:
+        """The stored config's settings (none when the file has no config)."""
+        return json.loads(self.metadata.get("config", "{}"))
+
+
+def read_model(path: Path | str, expected: str | None = None) -> Stored:
+    """A file written by ``save_module``; ``expected``, when given, is the model it must hold."""
+    from vidcolor.errors import ModelError
+
+    metadata, state = read(path)
+    found = metadata.get("model")
+    if expected is not None and found != expected:
+        raise ModelError(f"{path}: holds model {found!r}, not {expected!r}")
+    return Stored(found, metadata, state)
+
+
+def load_config(cls: type, values: dict, what: str | None = None):
+    """The config dataclass ``cls`` from ``values``; an unknown setting is refused in one
+    line (``unknown WHAT setting 'x'``, or, without ``what``, naming ``cls``)."""
+    from vidcolor.errors import ModelError
+
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        where = f"unknown {what} setting {unknown[0]!r}" if what else f"unknown setting {unknown[0]!r} for {cls.__qualname__}"
+        raise ModelError(where)
+    return cls(**values)
 
 
 def load_strict(module, state: dict, path: Path | str, what: str) -> None:

@@ -6,15 +6,16 @@ state; the data position is the step, since batch ``k`` is drawn from a generato
 grey, reference, output, original) and the exported weights ``MODEL.safetensors``.
 Ctrl-C writes a checkpoint before stopping.
 
-Models:
+Models, each trained by its ``Trainer`` (``trainer(name)`` chooses it):
 - ``exemplar``: the exemplar network, two-branch batches (``vidcolor.train.losses``); its backbone
   stays frozen, from ``backbone_weights`` when given.
 - ``backbone``: the compact backbone trained by colorization as the pretext task (Larsson et
   al. 2016, section 4.1): a light hypercolumn head predicts ab from the five levels.
-- the automatic networks (``eccv16``, ``siggraph17``, ``larsson``, ``pixcolor``): each by its
-  own ``training_losses`` on the target pictures of the batches (no reference). eccv16's
-  class rebalancing weights come from the colour prior of the training data (lambda 1/2),
-  computed once and kept in the checkpoint.
+- the automatic networks (every name in ``vidcolor.models.automatic``): each by its own
+  ``training_losses`` on the target pictures of the batches (no reference). A network whose
+  losses need statistics of the training data (eccv16: the colour prior behind its class
+  rebalancing weights) computes them once by its ``training_prior``; they are kept in the
+  checkpoint.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidcolor.models import automatic
 from vidcolor.models.exemplar import backbones
 from vidcolor.ops import color
 from vidcolor import console
@@ -41,9 +43,6 @@ from vidcolor.models.exemplar.network import ExemplarConfig, ExemplarNet, lightn
 from vidcolor.models.exemplar.network import save as save_exemplar
 from vidcolor.train.losses import chrominance_loss, exemplar_losses
 from vidcolor.eval.metrics import psnr
-
-AUTOMATIC = ("eccv16", "siggraph17", "larsson", "pixcolor")
-MODELS = ("exemplar", "backbone", *AUTOMATIC)
 
 
 @dataclass
@@ -82,8 +81,8 @@ class TrainConfig:
         if unknown:
             raise InputError(f"unknown training setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
         config = cls(**values)
-        if config.model not in MODELS:
-            raise InputError(f"unknown model {config.model!r} to train; choose {', '.join(MODELS)}")
+        if config.model not in models():
+            raise InputError(f"unknown model {config.model!r} to train; choose {', '.join(models())}")
         if config.precision not in ("bf16", "fp16", "fp32"):
             raise InputError("--precision: choose bf16, fp16 or fp32")
         if config.steps < 1 or config.batch_size < 1 or config.size % 16:
@@ -110,66 +109,146 @@ class BackbonePretext(nn.Module):
         return color.denormalize_ab(torch.tanh(self.out(torch.relu(column))))
 
 
-def build(config: TrainConfig) -> nn.Module:
-    if config.model in AUTOMATIC:
-        from vidcolor.models import automatic
+class Trainer:
+    """What the loop does differently for one kind of model: build it, the statistics of
+    the training data its losses need (kept in the checkpoint), the related pictures its
+    batches pair, its losses on a batch of (target, reference) pairs, its colours on
+    validation pairs and its exported file (``MODEL.safetensors``)."""
 
+    def build(self, config: TrainConfig) -> nn.Module:
+        raise NotImplementedError  # pragma: no cover
+
+    def prior(self, model: nn.Module, clips) -> torch.Tensor | None:
+        return None
+
+    def prior_weights(self, model: nn.Module, prior: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def related(self, model: nn.Module, config: TrainConfig, clips, device) -> list | None:
+        return None
+
+    def losses(self, model: nn.Module, config: TrainConfig, targets: torch.Tensor, refs: torch.Tensor, step: int,
+               weights: torch.Tensor | None) -> dict:
+        raise NotImplementedError  # pragma: no cover
+
+    def predict(self, model: nn.Module, lightness: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover
+
+    def export(self, model: nn.Module, config: TrainConfig, path: Path, step: int) -> None:
+        raise NotImplementedError  # pragma: no cover
+
+
+def _run_facts(config: TrainConfig, step: int) -> dict:
+    return {"steps": step, "size": config.size, "batch_size": config.batch_size}
+
+
+class AutomaticTrainer(Trainer):
+    """Any automatic network, through what it declares (``vidcolor.models.automatic``)."""
+
+    def build(self, config):
         cls = automatic.network_class(config.model)
         sizes = {"width": config.width} if "width" in cls.Config.__dataclass_fields__ else {}
         return automatic.create(config.model, **sizes)
-    if config.model == "backbone":
-        model = BackbonePretext(config.backbone)
-        target = model.backbone
-    else:
-        model = ExemplarNet(ExemplarConfig(backbone=config.backbone, width=config.width))
-        target = model.backbone
+
+    def prior(self, model, clips):
+        return model.training_prior(clips)
+
+    def prior_weights(self, model, prior):
+        return model.prior_weights(prior)
+
+    def losses(self, model, config, targets, refs, step, weights):
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        return model.training_losses(targets, generator=generator, weights=weights)
+
+    def predict(self, model, lightness, refs):
+        return model.colorize(lightness, automatic.AutoOptions())
+
+    def export(self, model, config, path, step):
+        automatic.save(model, path, _run_facts(config, step))
+
+
+def _start_from_trained_backbone(config: TrainConfig, target: backbones.Backbone) -> None:
     if config.backbone_weights:
         trained = backbones.load(config.backbone_weights)
         if trained.name != target.name:
             raise ModelError(f"{config.backbone_weights}: a {trained.name} backbone, the settings ask for {target.name}")
         target.load_state_dict(trained.state_dict())
-    return model
 
 
-def colour_prior(clips, samples: int = 4096) -> torch.Tensor:
-    """The colour prior over the 313 bins of the training pictures (``samples`` pixels of each)."""
-    from vidcolor.ops import quantize
+class BackboneTrainer(Trainer):
+    """The backbone with the hypercolumn head of the pretext task; its file holds the backbone."""
 
-    g = torch.Generator().manual_seed(0)
-    picked = []
-    for clip in clips:
-        for frame in clip.frames:
-            ab = color.rgb_to_lab(frame[None])[:, 1:].flatten(2)
-            picked.append(ab[:, :, torch.randint(0, ab.shape[-1], (min(samples, ab.shape[-1]),), generator=g)])
-    return quantize.empirical_prior(x[..., None] for x in picked)
+    def build(self, config):
+        model = BackbonePretext(config.backbone)
+        _start_from_trained_backbone(config, model.backbone)
+        return model
 
-
-def step_losses(model: nn.Module, config: TrainConfig, targets: torch.Tensor, refs: torch.Tensor,
-                step: int = 0, rebalance: torch.Tensor | None = None) -> dict:
-    if config.model == "eccv16":
-        return model.training_losses(targets, rebalance)
-    if config.model in AUTOMATIC:
-        return model.training_losses(targets, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + step))
-    if config.model == "backbone":
+    def losses(self, model, config, targets, refs, step, weights):
         lab = color.rgb_to_lab(targets)
         loss = chrominance_loss(model(lab[:, :1]), lab[:, 1:])
         return {"loss": loss}
-    parts = exemplar_losses(model, targets, refs, config.alpha)
-    return {"loss": parts.total, "chrominance": parts.chrominance, "perceptual": parts.perceptual}
+
+    def predict(self, model, lightness, refs):
+        return model(lightness)
+
+    def export(self, model, config, path, step):
+        backbones.save(model.backbone, path)
+
+
+class ExemplarTrainer(Trainer):
+    """The exemplar network on two-branch batches of (target, reference) pairs."""
+
+    def build(self, config):
+        model = ExemplarNet(ExemplarConfig(backbone=config.backbone, width=config.width))
+        _start_from_trained_backbone(config, model.backbone)
+        return model
+
+    def related(self, model, config, clips, device):
+        if config.related_share <= 0:
+            return None
+        from vidcolor.train.data import related_items
+
+        return related_items(clips, model.backbone.eval(), device)
+
+    def losses(self, model, config, targets, refs, step, weights):
+        parts = exemplar_losses(model, targets, refs, config.alpha)
+        return {"loss": parts.total, "chrominance": parts.chrominance, "perceptual": parts.perceptual}
+
+    def predict(self, model, lightness, refs):
+        return model(lightness, model.prepare(refs))
+
+    def export(self, model, config, path, step):
+        save_exemplar(model, path, _run_facts(config, step))
+
+
+TRAINERS = {"exemplar": ExemplarTrainer, "backbone": BackboneTrainer}
+
+
+def models() -> tuple[str, ...]:
+    """What ``vidcolor train`` trains: the exemplar network, the backbone, every automatic network."""
+    return (*TRAINERS, *automatic.names())
+
+
+def trainer(name: str) -> Trainer:
+    """The ``Trainer`` of model ``name``."""
+    return TRAINERS[name]() if name in TRAINERS else AutomaticTrainer()
+
+
+def build(config: TrainConfig) -> nn.Module:
+    return trainer(config.model).build(config)
+
+
+def step_losses(model: nn.Module, config: TrainConfig, targets: torch.Tensor, refs: torch.Tensor,
+                step: int = 0, weights: torch.Tensor | None = None) -> dict:
+    """The model's losses on a batch; ``weights``: what its prior gives its losses (``Trainer.prior_weights``)."""
+    return trainer(config.model).losses(model, config, targets, refs, step, weights)
 
 
 @torch.no_grad()
 def predict(model: nn.Module, config: TrainConfig, targets: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
     """Inference on validation pairs: sRGB outputs ``(B, 3, H, W)``."""
     lightness = color.rgb_to_lab(targets)[:, :1]
-    if config.model in AUTOMATIC:
-        from vidcolor.models.automatic import AutoOptions
-
-        ab = model.colorize(lightness, AutoOptions())
-    elif config.model == "backbone":
-        ab = model(lightness)
-    else:
-        ab = model(lightness, model.prepare(refs))
+    ab = trainer(config.model).predict(model, lightness, refs)
     return color.lab_to_rgb(torch.cat((lightness, ab.float()), 1))
 
 
@@ -226,7 +305,8 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
         raise InputError(f"{run_dir}: holds a run already; resume it with --resume or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    model = build(config).to(dev)
+    kind = trainer(config.model)
+    model = kind.build(config).to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -240,28 +320,22 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
         step = state["step"]
 
     clips = load_media(data, config.load_size)
-    related = None
-    if config.model == "exemplar" and config.related_share > 0:
-        from vidcolor.train.data import related_items
-
-        related = related_items(clips, model.backbone.eval(), dev)
+    related = kind.related(model, config, clips, dev)
     batches = ExemplarPairs(clips, config.size, config.batch_size, config.seed, related=related,
                             related_share=config.related_share)
     val_clips = load_media(val, config.load_size) if val else clips
     val_pairs = ExemplarPairs(val_clips, config.size, config.val_pairs, config.seed + 7919).batch_at(0)
-    rebalance = None
-    if config.model == "eccv16":
-        from vidcolor.ops import quantize
-
-        prior = state["prior"] if state is not None and "prior" in state else colour_prior(clips)
-        rebalance = quantize.rebalancing_weights(prior).to(dev)
+    prior = state["prior"] if state is not None and "prior" in state else kind.prior(model, clips)
+    weights = None
+    if prior is not None:
+        weights = kind.prior_weights(model, prior).to(dev)
 
     def save_checkpoint() -> None:
         payload = {
             "model": config.model, "config": asdict(config), "step": step, "state": model.state_dict(),
             "optimiser": optimiser.state_dict(), "scaler": scaler.state_dict(),
         }
-        if rebalance is not None:
+        if prior is not None:
             payload["prior"] = prior
         with atomic_output(checkpoint_path) as partial:
             torch.save(payload, partial)
@@ -280,7 +354,7 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
             while step < config.steps:
                 targets, refs = (t.to(dev) for t in batches.batch_at(step))
                 with _autocast(dev, config.precision):
-                    losses = step_losses(model, config, targets, refs, step, rebalance)
+                    losses = kind.losses(model, config, targets, refs, step, weights)
                 if not math.isfinite(losses["loss"].item()):
                     raise ModelError(f"training diverged at step {step} (loss {losses['loss'].item()}); lower --lr")
                 optimiser.zero_grad(set_to_none=True)
@@ -310,15 +384,6 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
 
 def export(model: nn.Module, config: TrainConfig, run_dir: Path, step: int) -> Path:
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
-    if config.model in AUTOMATIC:
-        from vidcolor.models import automatic
-
-        path = run_dir / f"{config.model}.safetensors"
-        automatic.save(model, path, {"steps": step, "size": config.size, "batch_size": config.batch_size})
-    elif config.model == "backbone":
-        path = run_dir / "backbone.safetensors"
-        backbones.save(model.backbone, path)
-    else:
-        path = run_dir / "exemplar.safetensors"
-        save_exemplar(model, path, {"steps": step, "size": config.size, "batch_size": config.batch_size})
+    path = run_dir / f"{config.model}.safetensors"
+    trainer(config.model).export(model, config, path, step)
     return path

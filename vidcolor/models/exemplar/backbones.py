@@ -12,13 +12,12 @@ the sRGB colour with R = G = B) and returns five feature maps, finest first, at 
 - ``compact``: a small backbone of our own (about 1 M parameters), trained from our data.
 
 ``create(name)`` builds one by name; ``names()`` lists them. ``save`` writes a backbone's
-weights as safetensors; ``load`` reads them back, or takes the backbone out of an exemplar
-checkpoint.
+weights as safetensors (``vidcolor.models.weights``); ``load`` reads them back, or takes the
+backbone out of an exemplar checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -168,7 +167,7 @@ def save(backbone: Backbone, path: Path | str) -> None:
     """A backbone's weights, as safetensors naming the architecture (written whole, then renamed)."""
     from vidcolor.models import weights
 
-    weights.write(path, backbone.state_dict(), {"model": "backbone", "backbone": backbone.name})
+    weights.save_module(backbone, path, "backbone", extra={"backbone": backbone.name})
 
 
 def load(path: Path | str, device: torch.device | str = "cpu") -> Backbone:
@@ -178,14 +177,15 @@ def load(path: Path | str, device: torch.device | str = "cpu") -> Backbone:
 
     if Path(path).suffix.lower() in (".pth", ".pt"):
         return load_torchvision_vgg19(path).to(device).eval()
-    metadata, state = weights.read(path)
-    if metadata.get("model") == "exemplar":  # the frozen backbone inside an exemplar network's file
-        name = json.loads(metadata.get("config", "{}")).get("backbone", "compact")
+    stored = weights.read_model(path)
+    state = stored.state
+    if stored.name == "exemplar":  # the frozen backbone inside an exemplar network's file
+        name = stored.config().get("backbone", "compact")
         state = {key[len(PREFIX):]: value for key, value in state.items() if key.startswith(PREFIX)}
-    elif metadata.get("model") == "backbone":
-        name = metadata.get("backbone", "")
+    elif stored.name == "backbone":
+        name = stored.metadata.get("backbone", "")
     else:
-        raise ModelError(f"{path}: holds model {metadata.get('model')!r}, not a backbone or an exemplar network")
+        raise ModelError(f"{path}: holds model {stored.name!r}, not a backbone or an exemplar network")
     model = create(name)
     weights.load_strict(model, state, path, f"backbone {model.name!r}")
     return model.to(device).eval()

@@ -4,13 +4,12 @@
 correspondence of ``vidcolor.models.exemplar.correspondence``, no learned weights of its own) feeding the
 ``ColorizationNet`` U-Net with 13 channels: T_L, the warped reference chrominance R'_ab and
 the ten bidirectional similarity maps. Checkpoints are safetensors files whose metadata hold
-the model name and its ``ExemplarConfig``.
+the model name and its ``ExemplarConfig`` (``vidcolor.models.weights``).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +20,6 @@ from vidcolor.ops import color
 from vidcolor.models import weights
 from vidcolor.ops.color import lightness_to_grey  # noqa: F401  (also imported from here)
 from vidcolor.models.exemplar.correspondence import Correspondence, correspond
-from vidcolor.errors import ModelError
 
 INPUT_CHANNELS = 13
 MODEL_NAME = "exemplar"
@@ -36,11 +34,7 @@ class ExemplarConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ExemplarConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ModelError(f"unknown exemplar setting {unknown[0]!r}")
-        return cls(**values)
+        return weights.load_config(cls, values, "exemplar")
 
 
 def _block(cin: int, cout: int, convs: int, stride: int = 1, dilation: int = 1, norm: bool = True) -> nn.Sequential:
@@ -171,16 +165,12 @@ class ExemplarNet(nn.Module):
 
 def save(model: ExemplarNet, path: Path | str, extra: dict | None = None) -> None:
     """Weights and config as one safetensors file (written whole, then renamed)."""
-    metadata = {"model": MODEL_NAME, "config": json.dumps(asdict(model.config))}
-    metadata.update({k: str(v) for k, v in (extra or {}).items()})
-    weights.write(path, model.state_dict(), metadata)
+    weights.save_module(model, path, MODEL_NAME, model.config, extra)
 
 
 def load(path: Path | str, device: torch.device | str = "cpu") -> ExemplarNet:
     """An ``ExemplarNet`` from a file written by ``save`` (strict: every key, every shape)."""
-    metadata, state = weights.read(path)
-    if metadata.get("model") != MODEL_NAME:
-        raise ModelError(f"{path}: holds model {metadata.get('model')!r}, not {MODEL_NAME!r}")
-    model = ExemplarNet(ExemplarConfig.from_dict(json.loads(metadata.get("config", "{}"))))
-    weights.load_strict(model, state, path, "the exemplar network")
+    stored = weights.read_model(path, MODEL_NAME)
+    model = ExemplarNet(ExemplarConfig.from_dict(stored.config()))
+    weights.load_strict(model, stored.state, path, "the exemplar network")
     return model.to(device).eval()

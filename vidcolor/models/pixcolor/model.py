@@ -20,11 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from vidcolor.errors import InputError, ModelError
-from vidcolor.models.automatic import AutoOptions, register
+from vidcolor.models.automatic import AutomaticNetwork, AutoOptions, register
 from vidcolor.models.pixcolor.chroma import bin_centres, chroma_to_ab, quantize, rgb_to_chroma
 from vidcolor.models.pixcolor.conditioning import ConditioningNetwork
 from vidcolor.models.pixcolor.pixelcnn import PixelCNN
@@ -35,9 +34,11 @@ from vidcolor.ops.color import lightness_to_grey as grey_level
 
 
 @register("pixcolor")
-class PixColor(nn.Module):
+class PixColor(AutomaticNetwork):
     """PixColor (Guadarrama et al. 2017, figure 4): conditioning network, conditional
     PixelCNN over the low-resolution chroma, refinement network."""
+
+    OPTIONS = ("samples", "seed")
 
     @dataclass(frozen=True)
     class Config:
@@ -107,12 +108,14 @@ class PixColor(nn.Module):
 
     # -- training ---------------------------------------------------------------------------------
 
-    def training_losses(self, rgb: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def training_losses(self, rgb: torch.Tensor, generator: torch.Generator | None = None,
+                        weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """sRGB ``(B, 3, H, W)`` in [0, 1] -> ``pixelcnn`` (cross-entropy per colour value,
         teacher forcing on the quantised true ``size x size`` chroma), ``refinement`` (L1 of
         the chroma at the working resolution, given the true low-resolution chroma as bin
-        centres) and their sum ``loss``. The losses draw no random numbers; ``generator`` is
-        taken so that every network is called alike by the training loop."""
+        centres) and their sum ``loss``. The losses draw no random numbers and there is no
+        prior; ``generator`` and ``weights`` are taken so that every network is called alike
+        by the training loop."""
         size, bins = self.config.size, self.config.bins
         grey = grey_level(color.rgb_to_lab(rgb)[:, :1])
         chroma = rgb_to_chroma(rgb)
