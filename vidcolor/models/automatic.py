@@ -68,7 +68,7 @@ class AutomaticNetwork(nn.Module):
     def colorize(self, lightness: torch.Tensor, options: AutoOptions = AutoOptions()) -> torch.Tensor:
         raise NotImplementedError  # pragma: no cover - each network has its own
 
-    def training_losses(self, rgb: torch.Tensor, generator: torch.Generator | None = None,
+    def training_losses(self, rgb: torch.Tensor, *, generator: torch.Generator | None = None,
                         weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError  # pragma: no cover - each network has its own
 
