@@ -80,6 +80,22 @@ def colour_reference(width: int = 96, height: int = 64) -> np.ndarray:
     return np.clip(img + noise, 0, 255).astype(np.uint8)
 
 
+def scene(seed: int, size: int = 80) -> np.ndarray:
+    """A colourful picture of discs and squares on a noisy ground."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size, 3), np.uint8)
+    img[:] = rng.integers(40, 220, 3)
+    for _ in range(6):
+        c = tuple(int(v) for v in rng.integers(0, 255, 3))
+        x, y = (int(v) for v in rng.integers(0, size, 2))
+        r = int(rng.integers(6, 20))
+        if rng.random() < 0.5:
+            cv2.circle(img, (x, y), r, c, -1)
+        else:
+            cv2.rectangle(img, (x, y), (x + r, y + r), c, -1)
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+
+
 # -- writing media -------------------------------------------------------------------------
 
 

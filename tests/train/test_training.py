@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import assert_clean_error, moving_colour, run_cli, write_clip, write_png
-from test_exemplar import scene
+from conftest import scene
 from vidcolor.models import automatic
 from vidcolor.train.data import ExemplarPairs, load_media
 from vidcolor.models.exemplar.network import load
@@ -163,7 +163,7 @@ def test_related_pairs_join_pictures_of_the_same_content():
 def test_every_recipe_loads_and_names_its_model():
     from pathlib import Path
 
-    recipes = sorted((Path(__file__).resolve().parents[1] / "train").glob("*.toml"))
+    recipes = sorted((Path(__file__).resolve().parents[2] / "train").glob("*.toml"))
     assert {r.stem for r in recipes} == {"backbone", "exemplar", *automatic.names()}
     for recipe in recipes:
         assert TrainConfig.load(recipe).model == recipe.stem

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_clean_error, read_clip, run_cli, write_frames_clip, write_png
-from test_exemplar import SMALL, scene
-from vidcolor.models.exemplar.network import ExemplarNet, save
+from conftest import assert_clean_error, read_clip, run_cli, scene, write_frames_clip, write_png
+from vidcolor.models.exemplar.network import ExemplarConfig, ExemplarNet, save
+
+SMALL = ExemplarConfig(width=8)
 
 
 @pytest.fixture

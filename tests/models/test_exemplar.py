@@ -3,12 +3,11 @@ overfitting run that proves the whole data flow learns."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from conftest import assert_clean_error, read_clip, run_cli, write_clip, write_png
+from conftest import assert_clean_error, read_clip, run_cli, scene, write_clip, write_png
 from vidcolor.models.exemplar import backbones
 from vidcolor.ops import color
 from vidcolor.models.exemplar import correspondence as corr
@@ -22,22 +21,6 @@ SMALL = ExemplarConfig(width=8)
 
 def to_uint8(rgb: torch.Tensor) -> np.ndarray:
     return (rgb.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-
-
-def scene(seed: int, size: int = 80) -> np.ndarray:
-    """A colourful picture of discs and squares on a noisy ground."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((size, size, 3), np.uint8)
-    img[:] = rng.integers(40, 220, 3)
-    for _ in range(6):
-        c = tuple(int(v) for v in rng.integers(0, 255, 3))
-        x, y = (int(v) for v in rng.integers(0, size, 2))
-        r = int(rng.integers(6, 20))
-        if rng.random() < 0.5:
-            cv2.circle(img, (x, y), r, c, -1)
-        else:
-            cv2.rectangle(img, (x, y), (x + r, y + r), c, -1)
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
 
 
 def tensor(rgb: np.ndarray) -> torch.Tensor:
