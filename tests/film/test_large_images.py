@@ -39,6 +39,8 @@ def test_bands_give_the_colours_of_the_whole_picture(monkeypatch):
     whole16 = engine.colorize(greys[:1], prepared, out=np.empty((1, height, width, 3), np.uint16)).astype(int)
 
     monkeypatch.setattr(color, "BAND_PIXELS", width * 7)
+
+    monkeypatch.setattr(color, "WHOLE_PIXELS", 0)
     sizes = _spy_lightness(monkeypatch)
     banded = engine.colorize(greys, prepared).astype(int)
     assert len(sizes) > 2 * height // 7 and max(sizes) <= 2 * width * 7  # bands of both frames
@@ -55,6 +57,7 @@ def test_bands_give_the_colours_of_the_whole_picture(monkeypatch):
 def test_resizing_in_rows_is_the_area_resize(monkeypatch):
     """Each output row averaged from its own input rows is exactly the area resize."""
     monkeypatch.setattr(color, "BAND_PIXELS", 50)
+    monkeypatch.setattr(color, "WHOLE_PIXELS", 0)
     image = torch.rand(2, 3, 203, 157)
     loaded: list[int] = []
 
@@ -71,6 +74,7 @@ def test_colour_to_grey_in_bands_is_exact(monkeypatch):
     rgb = moving_colour(4, 150, 311)
     whole = color.rgb_to_grey_levels(rgb)
     monkeypatch.setattr(color, "BAND_PIXELS", 150 * 4)
+    monkeypatch.setattr(color, "WHOLE_PIXELS", 0)
     assert np.array_equal(color.rgb_to_grey_levels(rgb), whole)
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     assert np.array_equal(color.rgb_to_grey_levels(bgr[..., ::-1]), whole)  # a reversed view

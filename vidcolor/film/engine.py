@@ -3,7 +3,7 @@
 Lightness is kept at full resolution; the colorizer predicts ab at work resolution (short
 side ``work_res``) and the chrominance is brought back to full size with the edge-aware
 guided upsampling, then recombined with the original L. The full-size stages go a band of
-rows at a time (``color.BAND_PIXELS``) into the uint8 (or uint16) output, so a large photo
+rows at a time (``color.BAND_PIXELS``, above 1080p) into the uint8 (or uint16) output, so a large photo
 needs little more memory than its grey levels and its RGB.
 """
 
@@ -118,7 +118,7 @@ class Engine:
             out = np.empty((count, height, width, 3), np.uint8)
         dtype = torch.uint16 if out.dtype == np.uint16 else torch.uint8
         coeffs = color.guided_coefficients(ab.float(), small)
-        step = color.band_rows(width)
+        step = color.band_rows(width, height)
         for top in range(0, height, step):
             bottom = min(height, top + step)
             lightness = color.grey_to_lightness(grey[:, top:bottom], self.device).unsqueeze(1)

@@ -4,8 +4,9 @@ Conventions: images are float tensors shaped ``(B, C, H, W)``; sRGB in ``[0, 1]`
 with L in ``[0, 100]`` and a, b roughly in ``[-110, 110]``. Constants are created on the
 input's device and dtype so every function works on CPU, CUDA, fp32 and fp16 alike.
 
-Full-size pictures are worked on in bands of about ``BAND_PIXELS`` pixels (rows at a time),
-so a large photo never exists as a full-size float image.
+Pictures larger than ``WHOLE_PIXELS`` (1080p) are worked on at full size in bands of about
+``BAND_PIXELS`` pixels (rows at a time), so a large photo never exists as a full-size float
+image; film frames up to 1080p are done whole.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ L_CENTER = 50.0
 L_SCALE = 100.0
 AB_SCALE = 110.0
 BAND_PIXELS = 1 << 18  # pixels per band of the full-size stages (some 60 MB of temporaries)
+WHOLE_PIXELS = 1 << 21  # pictures up to this size (1080p film frames) are done whole: fastest
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -70,8 +72,11 @@ def grey_to_lightness(grey: np.ndarray | torch.Tensor, device: torch.device | st
     return table[grey.to(device).long()]
 
 
-def band_rows(row_pixels: int) -> int:
-    """Rows per band for rows of ``row_pixels`` pixels (at least one)."""
+def band_rows(row_pixels: int, rows: int) -> int:
+    """Rows per band for a picture of ``rows`` rows of ``row_pixels`` pixels (at least one;
+    all of them when the picture is no larger than ``WHOLE_PIXELS``)."""
+    if row_pixels * rows <= WHOLE_PIXELS:
+        return max(1, rows)
     return max(1, BAND_PIXELS // max(1, row_pixels))
 
 
@@ -80,7 +85,7 @@ def rgb_to_grey_levels(rgb: np.ndarray) -> np.ndarray:
     sRGB grey has the same CIE L; a band of rows at a time."""
     top = np.iinfo(rgb.dtype).max
     grey = np.empty(rgb.shape[:2], rgb.dtype)
-    step = band_rows(rgb.shape[1])
+    step = band_rows(rgb.shape[1], rgb.shape[0])
     for y in range(0, rgb.shape[0], step):
         band = torch.from_numpy(np.ascontiguousarray(rgb[y : y + step])).permute(2, 0, 1)[None].float() / float(top)
         grey[y : y + step] = lightness_to_grey_levels(rgb_to_lab(band)[0, 0], top + 1)
@@ -132,7 +137,7 @@ def resize_in_rows(load: Callable[[int, int], torch.Tensor], full: tuple[int, in
     mode, summed in the same order, so the result is the same), and the whole image never
     exists at full size."""
     (height, width), (h, w) = full, size
-    if h > height or w > width or height * width <= BAND_PIXELS:
+    if h > height or w > width or height * width <= max(BAND_PIXELS, WHOLE_PIXELS):
         return resize(load(0, height), size)
     rows = []
     for i in range(h):
