@@ -19,6 +19,7 @@ import torch
 from typer.testing import CliRunner
 
 from vidcolor.cli import app, normalize_argv
+from vidcolor.models.exemplar.backbones import VGG19_STAGES
 from vidcolor.ops.color import chroma, grey_to_lightness, rgb_to_lab
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,6 +95,21 @@ def scene(seed: int, size: int = 80) -> np.ndarray:
         else:
             cv2.rectangle(img, (x, y), (x + r, y + r), c, -1)
     return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+
+
+def torchvision_vgg19_state(seed: int = 0) -> dict:
+    """A state dict in torchvision's ``vgg19`` layout (random values)."""
+    g = torch.Generator().manual_seed(seed)
+    state, index = {}, 0
+    for s, stage in enumerate(VGG19_STAGES):
+        if s:
+            index += 1  # max-pool
+        for cin, cout in zip(stage[:-1], stage[1:]):
+            state[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * 0.05
+            state[f"features.{index}.bias"] = torch.randn(cout, generator=g) * 0.05
+            index += 2
+    state["classifier.0.weight"] = torch.zeros(8, 4)
+    return state
 
 
 # -- writing media -------------------------------------------------------------------------

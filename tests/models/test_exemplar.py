@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_clean_error, read_clip, run_cli, scene, write_clip, write_png
+from conftest import assert_clean_error, read_clip, run_cli, scene, torchvision_vgg19_state, write_clip, write_png
 from vidcolor.models.exemplar import backbones
 from vidcolor.ops import color
 from vidcolor.models.exemplar import correspondence as corr
@@ -60,21 +60,6 @@ def test_gray_vgg_folds_conv1_1_over_rgb():
     # identical away from the border, where zero padding of the normalised RGB differs
     assert torch.allclose(folded[0][..., 1:-1, 1:-1], replicated[0][..., 1:-1, 1:-1], atol=1e-4)
     assert not torch.allclose(folded[0], replicated[0], atol=1e-4)
-
-
-def torchvision_vgg19_state(seed: int = 0) -> dict:
-    """A state dict in torchvision's ``vgg19`` layout (random values)."""
-    g = torch.Generator().manual_seed(seed)
-    state, index = {}, 0
-    for s, stage in enumerate(backbones.VGG19_STAGES):
-        if s:
-            index += 1  # max-pool
-        for cin, cout in zip(stage[:-1], stage[1:]):
-            state[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * 0.05
-            state[f"features.{index}.bias"] = torch.randn(cout, generator=g) * 0.05
-            index += 2
-    state["classifier.0.weight"] = torch.zeros(8, 4)
-    return state
 
 
 def test_torchvision_vgg19_weights_load_by_index(tmp_path):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_clean_error, moving_colour, run_cli, write_clip, write_png
-from conftest import scene
+from conftest import (assert_clean_error, moving_colour, run_cli, scene, torchvision_vgg19_state, write_clip,
+                      write_png)
 from vidcolor.models import automatic
 from vidcolor.train.data import ExemplarPairs, load_media
 from vidcolor.models.exemplar.network import load
@@ -105,8 +105,6 @@ def test_training_refuses_bad_settings_and_grey_data(tmp_path, media):
 
 
 def test_exemplar_training_on_imagenet_vgg19_weights(tmp_path, media):
-    from test_exemplar import torchvision_vgg19_state
-
     vgg = tmp_path / "vgg19.pth"
     torch.save(torchvision_vgg19_state(), vgg)
     config = TrainConfig.load(settings(tmp_path), model="exemplar", steps=1, backbone="vgg19_gray", backbone_weights=str(vgg))

@@ -56,38 +56,38 @@ def video_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarr
     """Decode a video's frames one at a time as uint8 RGB ``(H, W, 3)`` (the originals)."""
     container = open_video(path)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "SLICE"  # frame threads would hold back the last frames
-        count, bad, consecutive = 0, 0, 0
-        for packet in container.demux(stream):
-            try:
-                frames = stream.decode(packet)
-                consecutive = 0
-            except av.error.EOFError:
-                break
-            except av.error.FFmpegError as e:
-                bad, consecutive = bad + 1, consecutive + 1
-                if bad == 1:
-                    log.warning(f"{path.name}: skipping undecodable data ({e}); continuing")
-                if consecutive >= MAX_CONSECUTIVE_BAD:
-                    raise CorruptMediaError(f"{path}: {consecutive} undecodable packets in a row") from None
-                continue
-            for frame in frames:
-                yield frame.to_ndarray(format="rgb24")
-                count += 1
-                if max_frames is not None and count >= max_frames:
-                    return
-        try:
-            held = stream.decode(None)  # what the decoder still holds
-        except av.error.EOFError:  # demux's final empty packet already drained it
-            held = []
-        for frame in held:
+        for count, frame in enumerate(_decoded(container, path), 1):
             yield frame.to_ndarray(format="rgb24")
-            count += 1
             if max_frames is not None and count >= max_frames:
                 return
     finally:
         container.close()
+
+
+def _decoded(container, path: Path) -> Iterator[av.VideoFrame]:
+    """Every decodable frame of the first video stream, the decoder's last ones included;
+    undecodable packets are skipped with one warning, until too many come in a row."""
+    stream = container.streams.video[0]
+    stream.thread_type = "SLICE"  # frame threads would hold back the last frames
+    bad, consecutive = 0, 0
+    for packet in container.demux(stream):
+        try:
+            frames = stream.decode(packet)
+            consecutive = 0
+        except av.error.EOFError:
+            break
+        except av.error.FFmpegError as e:
+            bad, consecutive = bad + 1, consecutive + 1
+            if bad == 1:
+                log.warning(f"{path.name}: skipping undecodable data ({e}); continuing")
+            if consecutive >= MAX_CONSECUTIVE_BAD:
+                raise CorruptMediaError(f"{path}: {consecutive} undecodable packets in a row") from None
+            continue
+        yield from frames
+    try:
+        yield from stream.decode(None)  # what the decoder still holds
+    except av.error.EOFError:  # demux's final empty packet already drained it
+        pass
 
 
 def frame_count(path: Path, max_frames: int | None) -> int:
