@@ -80,15 +80,10 @@ class FixedReference:
         return self._prepared
 
 
-def segment_length(rate: Fraction | float) -> int:
-    """Frames in a segment of a film at ``rate`` frames per second (``SEGMENT_SECONDS`` each)."""
-    return max(1, round(segments.SEGMENT_SECONDS * float(rate)))
-
-
 def segment_starts(rate: Fraction | float) -> Callable[[int], bool]:
     """Whether a frame index begins a segment, as ``SegmentedOutput.starts_segment`` says
     for a film at ``rate`` (for loops that write no segments: the same resets)."""
-    length = segment_length(rate)
+    length = segments.segment_length(rate)
     return lambda index: index % length == 0
 
 

@@ -21,7 +21,7 @@ from vidcolor.film.engine import Engine
 from vidcolor.errors import InputError, OutputError
 from vidcolor.io.images import (WRITE_SUFFIXES, blank_image, is_image_path, list_images, read_picture, rgb_channels,
                              write_pixels)
-from vidcolor.film.loop import FilmLoop, segment_length, shot_progress
+from vidcolor.film.loop import FilmLoop, shot_progress
 from vidcolor.film.references import ReferenceSet
 from vidcolor.io import segments as segments_module
 from vidcolor.io.segments import SegmentedOutput, fingerprint
@@ -117,8 +117,7 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
     written = 0
     with VideoReader(source, start=options.start, end=options.end, copy=False) as reader:
         info = reader.info
-        segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key, resume,
-                                   segment_length(info.rate))
+        segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key, resume)
         done = segments.done
         if done:
             log.info(f"resuming {output.name}: {done} frames already done, continuing from there")

@@ -59,14 +59,19 @@ def fingerprint(source: Path, settings: dict) -> dict:
             "settings": json.loads(json.dumps(settings, default=str))}
 
 
+def segment_length(rate) -> int:
+    """Frames in a segment of a film at ``rate`` frames per second (``SEGMENT_SECONDS`` each)."""
+    return max(1, round(SEGMENT_SECONDS * float(rate)))
+
+
 class SegmentedOutput:
     """Colour frames in, segment files out; ``join`` makes the final film."""
 
     def __init__(self, output: Path, info: VideoInfo, codec: str, crf: int, offset: float, key: dict,
-                 resume: bool, segment_frames: int):
+                 resume: bool):
         self.output, self.info, self.codec, self.crf, self.offset = output, info, codec, crf, offset
         self.folder = work_folder(output)
-        self.segment_frames = max(1, segment_frames)
+        self.segment_frames = segment_length(info.rate)
         self.key = key
         self.segments: list[dict] = []
         if resume:
