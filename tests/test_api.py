@@ -52,6 +52,39 @@ def test_errors_are_exceptions_and_nothing_is_written(tmp_path, film):
     assert existing.read_bytes() == b"mine"
 
 
+def test_errors_name_parameters_and_the_command_line_names_flags(tmp_path, film):
+    """The same refusal, from Python and from the command line, in each one's words."""
+    source, reference = film
+    with pytest.raises(vidcolor.InputError) as caught:
+        vidcolor.colorize(source, reference=reference, batch_size=0)
+    assert str(caught.value).startswith("batch_size must be between 1 and") and "--" not in str(caught.value)
+    assert caught.value.for_command_line().startswith("--batch-size must be between 1 and")
+    with pytest.raises(vidcolor.InputError) as caught:
+        vidcolor.colorize(source, reference=reference, temporal="sideways")
+    assert str(caught.value).startswith("temporal='sideways': choose")
+    assert caught.value.for_command_line().startswith("--temporal sideways: choose")
+    with pytest.raises(vidcolor.ModelError) as caught:
+        vidcolor.colorize(source, reference=reference, auto=True)
+    assert str(caught.value) == "auto colorizes without a reference; leave out reference or auto"
+    assert caught.value.for_command_line() == "--auto colorizes without a reference; leave out --reference or --auto"
+    assert not (tmp_path / "film_color.mp4").exists()
+
+
+def test_the_default_automatic_model_is_the_best_ranked_with_weights(tmp_path, monkeypatch):
+    from vidcolor import colorizers
+    from vidcolor.api import choose_model
+    from vidcolor.models import weights
+
+    ranked = sorted(colorizers.names(automatic=True), key=colorizers.rank)
+    assert ranked[0] == "siggraph17" and choose_model(None, True, False) == "siggraph17"
+    folder = tmp_path / "weights"  # only the third-best network installed
+    folder.mkdir()
+    entry = next(e for e in weights.manifest() if e["name"] == ranked[2])
+    shutil.copy(weights.weights_dir() / entry["file"], folder / entry["file"])
+    monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(folder))
+    assert choose_model(None, True, False) == ranked[2]
+
+
 def test_create_colours_numpy_frames(film):
     _, reference = film
     colorizer = vidcolor.create("transfer", reference=reference, device="cpu", work_res=48)

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, Path]
 MAX_BATCH = 256  # a batch's frames are all in memory at full size
-AUTOMATIC_PREFERENCE = ("siggraph17", "larsson", "eccv16", "pixcolor")  # best measured first (BENCHMARKS.md, 7)
 DEFAULT_MODEL = "transfer"
 GALLERY_VARIABLE = "VIDCOLOR_GALLERY"
 
@@ -81,22 +80,22 @@ def colorize(
                                     else reference)]
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
-    t0, t1 = seconds(start, "--start"), seconds(end, "--end")
+    t0, t1 = seconds(start, "start"), seconds(end, "end")
     if t0 is not None and t1 is not None and t1 <= t0:
-        raise InputError("--end must come after --start")
+        raise InputError("`end` must come after `start`")
     if not 1 <= batch_size <= MAX_BATCH:
-        raise InputError(f"--batch-size must be between 1 and {MAX_BATCH} (frames held at once)")
+        raise InputError(f"`batch_size` must be between 1 and {MAX_BATCH} (frames held at once)")
     shot_threshold = DEFAULT_THRESHOLD if shot_threshold is None else shot_threshold
     if not 0.0 < shot_threshold <= 1.0:
-        raise InputError("--shot-threshold must be in (0, 1]")
+        raise InputError("`shot_threshold` must be in (0, 1]")
     if temporal not in MODES:
-        raise InputError(f"--temporal {temporal}: choose {', '.join(MODES)}")
+        raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
     if auto_reference:
         if references:
-            raise InputError("--auto-reference picks references from --gallery; leave out --reference")
+            raise InputError("`auto_reference` picks references from `gallery`; leave out `reference`")
         gallery = gallery or os.environ.get(GALLERY_VARIABLE) or None
         if gallery is None:
-            raise ReferenceImageError(f"--auto-reference needs a folder of colour images: --gallery DIR (or {GALLERY_VARIABLE})")
+            raise ReferenceImageError(f"`auto_reference` needs a folder of colour images: `gallery=DIR` (or {GALLERY_VARIABLE})")
     name = choose_model(model, auto, bool(references) or auto_reference)
     # a folder of references is searched as a gallery when the model has deep features
     searched = Path(gallery) if auto_reference else (references[0] if len(references) == 1 and references[0].is_dir()
@@ -147,7 +146,8 @@ def _check_target(source: Path, target: Path, overwrite: bool, folder: bool, enc
 
 
 def seconds(value: float | str | None, name: str) -> float | None:
-    """Seconds (``12.5``) or ``[HH:]MM:SS[.mmm]`` -> seconds; None stays None."""
+    """Seconds (``12.5``) or ``[HH:]MM:SS[.mmm]`` -> seconds; None stays None. ``name``: the
+    parameter, for the error."""
     if value is None:
         return None
     try:
@@ -155,11 +155,11 @@ def seconds(value: float | str | None, name: str) -> float | None:
         for part in str(value).split(":"):
             total = total * 60 + float(part)
     except ValueError:
-        raise InputError(f"{name} {value!r}: give seconds (12.5) or [HH:]MM:SS[.mmm]") from None
+        raise InputError(f"`{name}={value}`: give seconds (12.5) or [HH:]MM:SS[.mmm]") from None
     if not math.isfinite(total):
-        raise InputError(f"{name} {value!r}: give a finite time, in seconds (12.5) or [HH:]MM:SS[.mmm]")
+        raise InputError(f"`{name}={value}`: give a finite time, in seconds (12.5) or [HH:]MM:SS[.mmm]")
     if total < 0:
-        raise InputError(f"{name} must not be negative")
+        raise InputError(f"`{name}` must not be negative")
     return total
 
 
@@ -171,15 +171,15 @@ def choose_model(model: str | None, auto: bool, has_references: bool) -> str:
 
     if auto:
         if has_references:
-            raise ModelError("--auto colorizes without a reference; leave out --reference or --auto")
+            raise ModelError("`auto` colorizes without a reference; leave out `reference` or `auto`")
         if model is None:
             automatic = colorizers.names(automatic=True)
-            installed = [n for n in AUTOMATIC_PREFERENCE if n in automatic and default_weights(n) is not None]
+            installed = [n for n in sorted(automatic, key=colorizers.rank) if default_weights(n) is not None]
             if not installed:
                 raise ModelError(
-                    f"no automatic model has weights installed; import the authors' with 'vidcolor weights import "
-                    f"eccv16 FILE', train one ('vidcolor train eccv16'), or choose one of {', '.join(automatic)} "
-                    "with --model and --weights"
+                    f"no automatic model has weights installed; import the authors' ('vidcolor weights import NAME "
+                    f"FILE'), train one ('vidcolor train NAME'), or choose one of {', '.join(automatic)} "
+                    "with `model` and `weights`"
                 )
             return installed[0]
     name = model or DEFAULT_MODEL
@@ -188,9 +188,9 @@ def choose_model(model: str | None, auto: bool, has_references: bool) -> str:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(built)}")
     automatic_model = name in colorizers.names(automatic=True)
     if automatic_model and has_references:
-        raise ModelError(f"model {name!r} colorizes without a reference; leave out --reference")
+        raise ModelError(f"model {name!r} colorizes without a reference; leave out `reference`")
     if not automatic_model and not has_references:
-        raise ReferenceImageError(f"model {name!r} colours from a reference: pass --reference IMAGE (or use --auto)")
+        raise ReferenceImageError(f"model {name!r} colours from a reference: pass `reference=IMAGE` (or use `auto`)")
     return name
 
 

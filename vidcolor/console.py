@@ -7,13 +7,27 @@ import sys
 
 from tqdm import tqdm
 
+from vidcolor import errors
+
 log = logging.getLogger("vidcolor")
+
+
+def _parameters(record: logging.LogRecord) -> bool:
+    """Log lines name parameters as errors do (``vidcolor.errors``): Python's spelling for
+    any handler, the flags' for the command line's."""
+    message = record.getMessage()
+    record.for_command_line = errors.as_flags(message)
+    record.msg, record.args = errors.as_parameters(message), ()
+    return True
+
+
+log.addFilter(_parameters)
 
 
 class _TqdmHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         prefix = {logging.WARNING: "warning: ", logging.ERROR: "error: "}.get(record.levelno, "")
-        tqdm.write(f"vidcolor: {prefix}{record.getMessage()}", file=sys.stderr)
+        tqdm.write(f"vidcolor: {prefix}{getattr(record, 'for_command_line', record.getMessage())}", file=sys.stderr)
 
 
 def setup(quiet: bool = False) -> None:

@@ -86,7 +86,7 @@ def test_folder_without_images(tmp_path, reference):
 @pytest.mark.parametrize(
     "extra,words",
     [
-        (["--start", "abc"], "--start 'abc'"),
+        (["--start", "abc"], "--start abc"),
         (["--start", "-3"], "must not be negative"),
         (["--start", "2", "--end", "1"], "--end must come after --start"),
         (["--batch-size", "0"], "--batch-size must be between 1 and 256"),

@@ -12,7 +12,7 @@ import numpy as np
 from conftest import assert_clean_error, colour_reference, lightness_diff, mean_chroma, read_rgb_image, run_cli, write_png
 from vidcolor.ops import color
 from vidcolor.models import weights
-from vidcolor.api import AUTOMATIC_PREFERENCE
+from vidcolor import colorizers
 from vidcolor.film.engine import Engine
 from vidcolor.eval.metrics import psnr
 
@@ -40,7 +40,7 @@ def test_the_default_exemplar_network_colours_from_a_reference():
 def test_every_shipped_automatic_network_colours_a_photo_without_weights(tmp_path):
     """No --weights: each automatic network in the manifest loads its shipped file and adds
     colour to a grey photo, keeping its lightness."""
-    shipped = [e["name"] for e in weights.manifest() if e["name"] in AUTOMATIC_PREFERENCE]
+    shipped = [e["name"] for e in weights.manifest() if e["name"] in colorizers.names(automatic=True)]
     assert set(shipped) >= {"eccv16", "siggraph17", "larsson"}
     grey = color.rgb_to_grey_levels(colour_reference(96, 64))
     photo = write_png(tmp_path / "grey.png", grey)

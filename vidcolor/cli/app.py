@@ -50,14 +50,14 @@ def reports_errors(command):
         except typer.Exit:
             raise
         except VidcolorError as e:
-            _fail(str(e), e.exit_code)
+            _fail(e.for_command_line(), e.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted; no partial output was left behind", 130)
         except OSError as e:
             if os.environ.get("VIDCOLOR_DEBUG"):
                 raise
             converted = as_output_error(e, Path(e.filename or "output"))
-            _fail(str(converted) if isinstance(converted, VidcolorError) else f"{e.strerror or e}", 1)
+            _fail(converted.for_command_line() if isinstance(converted, VidcolorError) else f"{e.strerror or e}", 1)
         except Exception as e:  # a bug: still one line, with the way to see more
             if os.environ.get("VIDCOLOR_DEBUG"):
                 raise

@@ -57,8 +57,8 @@ def shots(
         found = scan_shots(
             film,
             threshold,
-            seconds(start, "--start"),
-            seconds(end, "--end"),
+            seconds(start, "start"),
+            seconds(end, "end"),
             on_keyframe=export if export_keyframes else None,
             progress=bar.update,
         )

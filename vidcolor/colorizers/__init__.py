@@ -14,11 +14,17 @@ def names(automatic: bool | None = None) -> list[str]:
     return [n for n, c in sorted(COLORIZERS.items()) if automatic is None or (not c.needs_reference) == automatic]
 
 
+def rank(name: str) -> int:
+    """Where the model stands in the measured quality (1: best); the default is the best
+    one with weights."""
+    return COLORIZERS.get(name).RANK
+
+
 def create(name: str, device="cpu", **options) -> Colorizer:
     cls = COLORIZERS.get(name)
     if options.get("weights") and not cls.takes_weights:
-        raise ModelError(f"model {name!r} uses no trained weights; leave out --weights")
+        raise ModelError(f"model {name!r} uses no trained weights; leave out `weights`")
     return cls(device=device, **options)
 
 
-__all__ = ["Colorizer", "create", "names", "register"]
+__all__ = ["Colorizer", "create", "names", "rank", "register"]

@@ -30,7 +30,7 @@ class AutomaticColorizer(Colorizer):
             how = f"import the authors' release with 'vidcolor weights import {self.name} FILE', or " \
                 if self.name in official.RELEASES else ""
             raise ModelError(f"model {self.name!r} has no installed weights; {how}train it with "
-                             f"'vidcolor train {self.name}' and pass --weights FILE")
+                             f"'vidcolor train {self.name}' and pass `weights=FILE`")
         self.net = automatic.load(path, self.name, self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -51,10 +51,10 @@ class AutomaticColorizer(Colorizer):
         """``count`` different colorizations ``(count, B, 2, h, w)`` (networks that sample)."""
         if not self.can_sample:
             samplers = [n for n in automatic.names() if hasattr(automatic.network_class(n), "colorize_samples")]
-            raise ModelError(f"model {self.name!r} gives one colorization; --samples needs --model {' or '.join(samplers)}")
+            raise ModelError(f"model {self.name!r} gives one colorization; `samples` needs {' or '.join(f'`model={s}`' for s in samplers)}")
         with self._autocast():
             return self.net.colorize_samples(lightness.to(self.device), self.options, count).float()
 
 
 for _name in automatic.names():
-    register(_name)(type(f"Automatic_{_name}", (AutomaticColorizer,), {}))
+    register(_name)(type(f"Automatic_{_name}", (AutomaticColorizer,), {"RANK": automatic.network_class(_name).RANK}))

@@ -26,6 +26,7 @@ class Colorizer(ABC):
     needs_reference: bool = True
     takes_weights: bool = False
     follows_previous: bool = False
+    RANK: int = 100  # place in the measured quality (1: best), for choosing a default
 
     def __init__(self, device: torch.device | str = "cpu"):
         self.device = torch.device(device)

@@ -26,7 +26,7 @@ class ExemplarColorizer(Colorizer):
         super().__init__(device)
         path = Path(weights) if weights else default_weights("exemplar")
         if path is None:
-            raise ModelError("model 'exemplar' has no installed weights; pass --weights FILE or use --model transfer")
+            raise ModelError("model 'exemplar' has no installed weights; pass `weights=FILE` or use `model=transfer`")
         self.net = load(path, self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)

@@ -35,8 +35,8 @@ def picture_size(path: Path) -> tuple[int, int]:
 def _refuse_unused(model: str, given: dict) -> None:
     for option, value in given.items():
         if value is not None and option not in network_class(model).OPTIONS:
-            flag = "--" + option.replace("_", "-")
-            raise InputError(f"{flag} is for --model {' or '.join(takers(option))}, not {model}")
+            models = " or ".join(f"`model={m}`" for m in takers(option))
+            raise InputError(f"`{option}` is for {models}, not {model}")
 
 
 def build(model: str, source: Path, decode: str | None = None, temperature: float | None = None,
@@ -50,26 +50,26 @@ def build(model: str, source: Path, decode: str | None = None, temperature: floa
     if model not in automatic_names():
         for option, value in given.items():
             if value is not None:
-                raise InputError(f"--{option.replace('_', '-')} is for the automatic networks (--auto --model ...), "
+                raise InputError(f"`{option}` is for the automatic networks (`auto` with `model`), "
                                  f"not {model}")
         return None
     _refuse_unused(model, given)
     if samples is not None and samples > 1 and not several_pictures:
-        raise InputError("--samples writes several pictures: give a photo or a folder of photos")
+        raise InputError("`samples` writes several pictures: give a photo or a folder of photos")
     options = AutoOptions()
     if decode is not None:
         if decode not in quantize.DECODES:
-            raise InputError(f"--decode {decode}: choose {', '.join(quantize.DECODES)}")
+            raise InputError(f"`decode={decode}`: choose {', '.join(quantize.DECODES)}")
         options.decode = decode
     if temperature is not None:
         if not 0 < temperature <= 1:
-            raise InputError("--temperature must be in (0, 1]; 0.38 is the paper's")
+            raise InputError("`temperature` must be in (0, 1]; 0.38 is the paper's")
         options.temperature = temperature
     if hints is not None:
         from vidcolor.models.siggraph17 import parse_hints
 
         if source.is_dir():
-            raise InputError("--hints belong to one picture or film, not a folder")
+            raise InputError("`hints` belong to one picture or film, not a folder")
         options.hints = parse_hints(hints, *picture_size(source))
     if global_hint is not None:
         from vidcolor.io.images import read_rgb
@@ -78,10 +78,10 @@ def build(model: str, source: Path, decode: str | None = None, temperature: floa
         options.global_hint = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
     if saturation is not None:
         if not 0 <= saturation <= 1:
-            raise InputError("--saturation must be in [0, 1]")
+            raise InputError("`saturation` must be in [0, 1]")
         options.saturation = saturation
     if seed is not None:
         options.seed = seed
     if samples is not None and samples < 1:
-        raise InputError("--samples must be at least 1")
+        raise InputError("`samples` must be at least 1")
     return options

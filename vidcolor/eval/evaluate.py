@@ -44,7 +44,6 @@ and colorization, not decoding or scoring) per frame is reported as ``model_fps`
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -66,11 +65,11 @@ from vidcolor.io.images import read_rgb
 from vidcolor.io.media import Item, find_items, first_frame, frame_count, video_frames
 from vidcolor.io.video_reader import VideoReader
 from vidcolor.ops.color import compose_rgb, grey_to_lightness, rgb_to_grey_levels
+from vidcolor.console import log
 
 __all__ = ["DEFAULT_THRESHOLD", "IMAGE_METRICS", "METHODS", "NOTES", "REFERENCE_MODES", "VIDEO_METRICS", "Evaluation",
            "ItemRun", "build_report", "evaluate", "format_table", "write_json", "write_sheet", "_report"]
 
-log = logging.getLogger("vidcolor")
 
 REFERENCE_MODES = ("keyframe", "exemplar", "none")
 _report = build_report  # the name the benchmarks use
@@ -306,23 +305,23 @@ def evaluate(
     contact sheet (rows: grey, reference, output, original) of the first ``sheet_items``
     items (the middle evaluated frame of a video)."""
     if reference_mode not in REFERENCE_MODES:
-        raise InputError(f"--reference-mode {reference_mode!r}: choose {', '.join(REFERENCE_MODES)}")
+        raise InputError(f"`reference_mode={reference_mode}`: choose {', '.join(REFERENCE_MODES)}")
     if max_frames is not None and max_frames < 1:
-        raise InputError("--max-frames must be at least 1")
+        raise InputError("`max_frames` must be at least 1")
     if batch_size < 1:
-        raise InputError("--batch-size must be at least 1")
+        raise InputError("`batch_size` must be at least 1")
     if model not in colorizers.names():
         raise ModelError(f"unknown model {model!r}; available: {', '.join(colorizers.names())}")
     needs_reference = model not in colorizers.names(automatic=True)
     if needs_reference and reference_mode == "none":
-        raise ModelError(f"model {model!r} colours from a reference: use --reference-mode keyframe or exemplar")
+        raise ModelError(f"model {model!r} colours from a reference: use `reference_mode=keyframe` or `reference_mode=exemplar`")
     items = find_items(data_dir)
     if reference_mode == "exemplar" and len(items) < 2:
         raise InputError(
             f"{data_dir}: exemplar mode takes each item's reference from another item; it needs two or more"
         )
     if temporal not in MODES:
-        raise InputError(f"--temporal {temporal}: choose {', '.join(MODES)}")
+        raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
     engine = Engine(model, device=device, work_res=work_res, weights=weights, **engine_flags(temporal))
     ev = Evaluation(engine, reference_mode, batch_size, shot_threshold)
     started = time.perf_counter()

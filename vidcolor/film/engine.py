@@ -24,9 +24,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda: no CUDA GPU is available here; use --device cpu")
+        raise DeviceError("`device=cuda`: no CUDA GPU is available here; use `device=cpu`")
     if name not in ("cpu", "cuda"):
-        raise DeviceError(f"--device {name}: choose auto, cpu or cuda")
+        raise DeviceError(f"`device={name}`: choose auto, cpu or cuda")
     return torch.device(name)
 
 
@@ -37,7 +37,7 @@ class Engine:
         can take the last colorized frame as guidance do (the recurrent temporal mode);
         ``smooth``: the temporal smoothing stage runs on sequences (``vidcolor.film.temporal``)."""
         if work_res < 32:
-            raise ModelError("--work-res must be at least 32")
+            raise ModelError("`work_res` must be at least 32")
         self.device = resolve_device(device)
         kwargs = {"weights": weights} if weights else {}
         if options is not None:

@@ -8,7 +8,6 @@ when complete.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,8 @@ from vidcolor.io.segments import SegmentedOutput, fingerprint
 from vidcolor.film.shots import DEFAULT_THRESHOLD, Shot
 from vidcolor.io.video_reader import VideoReader
 from vidcolor.io.video_writer import DEFAULT_CODEC
+from vidcolor.console import log
 
-log = logging.getLogger("vidcolor")
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -23,8 +22,8 @@ import numpy as np
 from vidcolor.ops.color import is_grey, rgb_to_grey_levels
 from vidcolor.errors import InputError, ReferenceImageError
 from vidcolor.io.images import eight_bit, is_image_path, list_images, read_rgb
+from vidcolor.console import log
 
-log = logging.getLogger("vidcolor")
 
 MAPPING_SUFFIXES = {".csv", ".json"}
 

@@ -27,7 +27,7 @@ def check_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> 
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give the output a file name")
     if path.exists() and not overwrite:
-        raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+        raise OutputError(f"{path}: exists; pass `overwrite` to replace it")
     check_writable_folder(path.parent)
 
 
@@ -110,7 +110,7 @@ def as_output_error(error: OSError, path: Path, kept: bool = False) -> Exception
     if error.errno == errno.ENOSPC:
         if kept:
             return OutputError(f"{path}: disk full; the finished part is kept: free some space and run again "
-                               "with --resume")
+                               "with `resume`")
         return OutputError(f"{path}: disk full; free some space and run again (nothing was written)")
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OutputError(f"{path}: cannot write here ({error.strerror})")

@@ -3,7 +3,6 @@ keep 16 bits and alpha, JPEG is 8-bit without), folder listing."""
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import struct
@@ -19,6 +18,7 @@ import numpy as np
 
 from vidcolor.io.atomic import as_output_error, atomic_output
 from vidcolor.errors import InputError, OutputError
+from vidcolor.console import log
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 WRITE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
@@ -30,7 +30,6 @@ PHOTOMETRIC, EXTRA_SAMPLES = 262, 338
 SEPARATED = 5  # CMYK
 ASSOCIATED_ALPHA, UNASSOCIATED_ALPHA = 1, 2  # values of EXTRA_SAMPLES
 
-log = logging.getLogger("vidcolor")
 _OPENCV_PREFIX = re.compile(r"^\[ ?\w+:[\d@.]+\] global \S+ \S+ ")  # "[ WARN:0@1.2] global file.cpp:793 function "
 
 

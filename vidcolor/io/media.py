@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,8 @@ import numpy as np
 from vidcolor.errors import CorruptMediaError, InputError
 from vidcolor.io.images import IMAGE_SUFFIXES, read_rgb
 from vidcolor.io.video_reader import MAX_CONSECUTIVE_BAD, open_video
+from vidcolor.console import log
 
-log = logging.getLogger("vidcolor")
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov"}
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 from dataclasses import replace
@@ -41,8 +40,8 @@ from vidcolor.io.atomic import as_output_error, partial_path
 from vidcolor.errors import InputError, OutputError
 from vidcolor.io.video_reader import VideoInfo, VideoReader
 from vidcolor.io.video_writer import VideoWriter
+from vidcolor.console import log
 
-log = logging.getLogger("vidcolor")
 
 SEGMENT_SECONDS = 10.0
 MANIFEST = "segments.json"
@@ -86,14 +85,14 @@ class SegmentedOutput:
         manifest = self.folder / MANIFEST
         if not manifest.is_file():
             raise InputError(f"{self.output}: no unfinished run to resume (no {self.folder.name}/{MANIFEST}); "
-                             "run without --resume")
+                             "run without `resume`")
         try:
             saved = json.loads(manifest.read_text())
         except ValueError:
-            raise InputError(f"{manifest}: unreadable; run without --resume to start again") from None
+            raise InputError(f"{manifest}: unreadable; run without `resume` to start again") from None
         if saved.get("key") != self.key:
             raise InputError(f"{self.output}: the unfinished run was made from another source or with other settings; "
-                             "run without --resume to start again, or with the same options")
+                             "run without `resume` to start again, or with the same options")
         listed = saved.get("segments", [])
         self.segments = self._usable(listed)
         if len(self.segments) < len(listed):

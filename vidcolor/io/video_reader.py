@@ -12,7 +12,6 @@ declared duration says so in a warning.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -24,8 +23,8 @@ import av
 import numpy as np
 
 from vidcolor.errors import CorruptMediaError, InputError
+from vidcolor.console import log
 
-log = logging.getLogger("vidcolor")
 
 MAX_CONSECUTIVE_BAD = 50
 _END = object()

@@ -9,7 +9,6 @@ subtitles it cannot hold are dropped, each with one note.
 from __future__ import annotations
 
 import errno
-import logging
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -19,8 +18,8 @@ import numpy as np
 
 from vidcolor.errors import InputError, OutputError
 from vidcolor.io.video_reader import VideoInfo
+from vidcolor.console import log
 
-log = logging.getLogger("vidcolor")
 
 DEFAULT_CODEC = "libx264"
 CRF_RANGES = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libaom-av1": 63, "libsvtav1": 63}  # 0 to this
@@ -41,7 +40,7 @@ def check_encoder(name: str, crf: int, output: Path) -> None:
     check_codec(name)
     top = CRF_RANGES.get(name)
     if top is not None and not 0 <= crf <= top:
-        raise InputError(f"--crf {crf}: {name} takes 0 to {top} (lower is better)")
+        raise InputError(f"`crf={crf}`: {name} takes 0 to {top} (lower is better)")
     with tempfile.TemporaryDirectory() as folder:
         try:
             container = av.open(str(Path(folder) / f"probe{output.suffix}"), "w")
@@ -58,7 +57,7 @@ def check_encoder(name: str, crf: int, output: Path) -> None:
                 stream.codec_context.open()
             except (ValueError, av.error.FFmpegError) as e:
                 reason = getattr(e, "strerror", None) or e
-                raise OutputError(f"the video encoder {name} cannot run here ({reason}); try --codec libx264") from None
+                raise OutputError(f"the video encoder {name} cannot run here ({reason}); try `codec=libx264`") from None
         finally:
             container.close()
 

@@ -64,6 +64,7 @@ class AutomaticNetwork(nn.Module):
 
     name: str = ""
     OPTIONS: tuple[str, ...] = ()
+    RANK: int = 100  # place in the measured quality of the shipped weights (1: best), for the default
 
     def colorize(self, lightness: torch.Tensor, options: AutoOptions = AutoOptions()) -> torch.Tensor:
         raise NotImplementedError  # pragma: no cover - each network has its own

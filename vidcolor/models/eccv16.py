@@ -64,6 +64,7 @@ class ECCV16(AutomaticNetwork):
     """The colorization network of Zhang et al. 2016 (figure 2)."""
 
     OPTIONS = ("decode", "temperature")
+    RANK = 3  # BENCHMARKS.md, 7
 
     @dataclass(frozen=True)
     class Config:

@@ -250,6 +250,7 @@ class LarssonNet(AutomaticNetwork):
     """Hypercolumn hue/chroma histogram predictor of Larsson et al. 2016 (figure 2)."""
 
     OPTIONS = ("global_hint",)
+    RANK = 2  # BENCHMARKS.md, 7
 
     @dataclass(frozen=True)
     class Config:

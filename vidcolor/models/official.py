@@ -80,7 +80,7 @@ def import_release(name: str, path: Path | str, folder: Path | None = None, any_
     digest = weights.sha256(path)
     if not any_hash and not digest.startswith(release.sha256_prefix):
         raise ModelError(f"{path}: sha256 begins {digest[:8]}, the released {name} weights ({release.file}) begin "
-                         f"{release.sha256_prefix}; pass --any-hash to import other weights of the same layout")
+                         f"{release.sha256_prefix}; pass `any_hash` to import other weights of the same layout")
     model = automatic.create(name, **release.config)
     model.load_state_dict(map_state(read_state_dict(path), model, path, name))
     folder = folder or weights.weights_dir()

@@ -44,6 +44,7 @@ class SIGGRAPH17(AutomaticNetwork):
     """The user-guided colorization network of Zhang et al. 2017 (figure 2)."""
 
     OPTIONS = ("hints", "global_hint", "saturation")
+    RANK = 1  # BENCHMARKS.md, 7
 
     @dataclass(frozen=True)
     class Config:
@@ -104,7 +105,7 @@ class SIGGRAPH17(AutomaticNetwork):
         if self.config.global_hints:
             x = x + self.global_features(hist, saturation, x.shape[0], x)
         elif hist is not None or saturation is not None:
-            raise ModelError("these siggraph17 weights have no global hints network; leave out --global-hint and --saturation")
+            raise ModelError("these siggraph17 weights have no global hints network; leave out `global_hint` and `saturation`")
         x = self.model7(self.model6(self.model5(x)))
         conv8 = self.model8(self.model8up(x) + self.model3short8(conv3))
         x = self.model9(self.model9up(conv8) + self.model2short9(conv2))

@@ -84,7 +84,7 @@ class TrainConfig:
         if config.model not in models():
             raise InputError(f"unknown model {config.model!r} to train; choose {', '.join(models())}")
         if config.precision not in ("bf16", "fp16", "fp32"):
-            raise InputError("--precision: choose bf16, fp16 or fp32")
+            raise InputError("`precision`: choose bf16, fp16 or fp32")
         if config.steps < 1 or config.batch_size < 1 or config.size % 16:
             raise InputError("steps and batch size must be positive and the crop size a multiple of 16")
         return config
@@ -302,7 +302,7 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
             raise InputError(f"{run_dir}: holds a {state.get('model')} run, not {config.model}")
         config = replace(TrainConfig(**state["config"]), steps=steps or state["config"]["steps"])
     elif checkpoint_path.exists():
-        raise InputError(f"{run_dir}: holds a run already; resume it with --resume or choose another --out")
+        raise InputError(f"{run_dir}: holds a run already; resume it with `resume` or choose another `out`")
     run_dir.mkdir(parents=True, exist_ok=True)
 
     kind = trainer(config.model)
@@ -356,7 +356,7 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
                 with _autocast(dev, config.precision):
                     losses = kind.losses(model, config, targets, refs, step, weights)
                 if not math.isfinite(losses["loss"].item()):
-                    raise ModelError(f"training diverged at step {step} (loss {losses['loss'].item()}); lower --lr")
+                    raise ModelError(f"training diverged at step {step} (loss {losses['loss'].item()}); lower `lr`")
                 optimiser.zero_grad(set_to_none=True)
                 scaler.scale(losses["loss"]).backward()
                 scaler.step(optimiser)
@@ -377,7 +377,7 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
                 bar.update(1)
     except KeyboardInterrupt:
         save_checkpoint()
-        console.log.info(f"stopped at step {step}; checkpoint saved, continue with --resume {run_dir}")
+        console.log.info(f"stopped at step {step}; checkpoint saved, continue with `resume={run_dir}`")
         raise
     return export(model, config, run_dir, step)
 

@@ -13,7 +13,6 @@ a gallery fitted on fewer that has doubled since is described again.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,8 +27,8 @@ from vidcolor.io.atomic import atomic_output
 from vidcolor.io.images import list_images, read_image
 from vidcolor.models.exemplar.backbones import Backbone
 from vidcolor.ops.pca import PCA, compress, fit_pca
+from vidcolor.console import log
 
-log = logging.getLogger("vidcolor")
 
 INDEX_NAME = ".vidcolor-gallery.npz"
 INDEX_FORMAT = 1

@@ -39,6 +39,7 @@ class PixColor(AutomaticNetwork):
     PixelCNN over the low-resolution chroma, refinement network."""
 
     OPTIONS = ("samples", "seed")
+    RANK = 4  # BENCHMARKS.md, 7
 
     @dataclass(frozen=True)
     class Config:
