@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from vidcolor.ops import color
+from vidcolor.ops import color, gamut
 from vidcolor.colorizers import Colorizer, create
 from vidcolor.errors import DeviceError, ModelError
 from vidcolor.film.temporal import TemporalSmoother
@@ -112,7 +112,7 @@ class Engine:
                    out: np.ndarray | None = None) -> np.ndarray:
         """ab at work resolution -> RGB at full size on the original L (guided upsampling), a
         band of rows (of every frame) at a time into ``out`` (a new uint8 array when None).
-        A frame that fits in one band is done whole."""
+        A frame that fits in one band is done whole. Colour is kept legal (``ops.gamut``)."""
         count, height, width = grey.shape
         if out is None:
             out = np.empty((count, height, width, 3), np.uint8)
@@ -123,6 +123,7 @@ class Engine:
             bottom = min(height, top + step)
             lightness = color.grey_to_lightness(grey[:, top:bottom], self.device).unsqueeze(1)
             band = color.apply_coefficients(color.coefficient_rows(coeffs, (height, width), top, bottom), lightness)
+            band = gamut.legal_ab(lightness, band)  # every model's colour, shown as sRGB can at each L
             out[:, top:bottom] = color.compose_rgb(lightness, band, dtype).cpu().numpy()
         return out
 
