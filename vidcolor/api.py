@@ -53,6 +53,7 @@ def colorize(
     preview: bool = False,
     overwrite: bool = False,
     resume: bool = False,
+    report: bool = False,
     decode: str | None = None,
     temperature: float | None = None,
     hints: PathLike | None = None,
@@ -64,7 +65,8 @@ def colorize(
     """Colour a film, a photo or a folder of photos; returns the output's path (with
     ``samples`` > 1 the first sample's). The defaults, the checks and the safety are the
     command's: see ``vidcolor --help`` and the README (films are resumable with ``resume``,
-    every output is written whole, then renamed)."""
+    every output is written whole, then renamed). ``report``: a film's shots, each with its
+    reference and match confidence, in a JSON file beside the output."""
     from vidcolor.colorizers import guidance
     from vidcolor.film.engine import Engine
     from vidcolor.film.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
@@ -102,6 +104,8 @@ def colorize(
                                                       else None)
     refs = gather_references(references) if references and searched is None else None
     film = not source.is_dir() and not is_image_path(source)
+    if report and (not film or preview):
+        raise InputError("`report` describes a film's shots: give a film, without `preview`")
     target = Path(output) if output is not None else default_output(source)
     if preview:
         target = target if target.suffix.lower() == ".png" else target.with_name(target.stem + "_preview.png")
@@ -121,7 +125,7 @@ def colorize(
             colorize_image(source, target, engine, refs, samples=samples or 1)
         else:
             options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size,
-                                   shot_threshold=shot_threshold)
+                                   shot_threshold=shot_threshold, report=report)
             settings = {  # what else decides the colours: a resumed run must share it
                 "model": name, "weights": str(weights) if weights else "installed",
                 "references": [str(r) for r in references], "gallery": str(gallery) if auto_reference else None,
@@ -167,21 +171,19 @@ def choose_model(model: str | None, auto: bool, has_references: bool) -> str:
     """The model to run: the one named, else the default (``transfer`` with a reference, the
     best measured automatic network with weights installed with ``auto``)."""
     from vidcolor import colorizers
-    from vidcolor.models.weights import default_weights
 
     if auto:
         if has_references:
             raise ModelError("`auto` colorizes without a reference; leave out `reference` or `auto`")
         if model is None:
-            automatic = colorizers.names(automatic=True)
-            installed = [n for n in sorted(automatic, key=colorizers.rank) if default_weights(n) is not None]
-            if not installed:
+            best = colorizers.best_automatic()
+            if best is None:
                 raise ModelError(
                     f"no automatic model has weights installed; import the authors' ('vidcolor weights import NAME "
-                    f"FILE'), train one ('vidcolor train NAME'), or choose one of {', '.join(automatic)} "
-                    "with `model` and `weights`"
+                    f"FILE'), train one ('vidcolor train NAME'), or choose one of "
+                    f"{', '.join(colorizers.names(automatic=True))} with `model` and `weights`"
                 )
-            return installed[0]
+            return best
     name = model or DEFAULT_MODEL
     built = colorizers.names()
     if name not in built:

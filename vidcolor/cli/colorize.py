@@ -53,6 +53,9 @@ def colorize(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     resume: bool = typer.Option(False, "--resume", help="Film: continue an interrupted run (same options)."),
+    report: bool = typer.Option(
+        False, "--report", help="Film: also write OUTPUT.report.json, each shot's reference and match confidence."
+    ),
     decode: Optional[str] = typer.Option(None, "--decode", help="eccv16: annealed (default), mean or mode."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="eccv16: annealed-mean temperature (0.38)."),
     hints: Optional[Path] = typer.Option(None, "--hints", help="siggraph17: JSON list of colour points {x, y, color, size}."),
@@ -72,7 +75,7 @@ def colorize(
         input, output, reference=reference, auto=auto, model=model, weights=weights, device=device,
         auto_reference=auto_reference, gallery=gallery, temporal=temporal, work_res=work_res, batch_size=batch_size,
         codec=codec, crf=crf, start=start, end=end, shot_threshold=shot_threshold, preview=preview,
-        overwrite=overwrite, resume=resume, decode=decode, temperature=temperature, hints=hints,
+        overwrite=overwrite, resume=resume, report=report, decode=decode, temperature=temperature, hints=hints,
         global_hint=global_hint, saturation=saturation, samples=samples, seed=seed,
     )
     console.log.info(f"wrote {target}")

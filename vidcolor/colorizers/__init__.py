@@ -20,6 +20,14 @@ def rank(name: str) -> int:
     return COLORIZERS.get(name).RANK
 
 
+def best_automatic() -> str | None:
+    """The best-ranked automatic model with weights installed, or None."""
+    from vidcolor.models.weights import default_weights
+
+    installed = [n for n in names(automatic=True) if default_weights(n) is not None]
+    return min(installed, key=rank) if installed else None
+
+
 def create(name: str, device="cpu", **options) -> Colorizer:
     cls = COLORIZERS.get(name)
     if options.get("weights") and not cls.takes_weights:
@@ -27,4 +35,4 @@ def create(name: str, device="cpu", **options) -> Colorizer:
     return cls(device=device, **options)
 
 
-__all__ = ["Colorizer", "create", "names", "rank", "register"]
+__all__ = ["Colorizer", "best_automatic", "create", "names", "rank", "register"]

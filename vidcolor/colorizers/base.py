@@ -19,20 +19,30 @@ class Colorizer(ABC):
     reference and its result is handed back with every batch of that reference's frames.
     ``colorize(lightness, prepared)`` maps L ``(B, 1, h, w)`` in [0, 100] to ab
     ``(B, 2, h, w)`` in Lab units. Models with ``follows_previous`` also take ``previous``:
-    the L and ab ``(1, 1|2, h, w)`` of the frame colorized just before (video only).
+    the L and ab ``(1, 1|2, h, w)`` of the frame colorized just before (video only); models
+    with ``tracks_frames`` take ``sequence``: the frames are consecutive frames of a shot,
+    following the last call's (until ``new_shot``).
+    Models that can tell how far their colour is to be trusted leave each frame's mean
+    confidence in [0, 1] in ``confidence`` after every ``colorize``.
     """
 
     name: str = ""
     needs_reference: bool = True
     takes_weights: bool = False
     follows_previous: bool = False
+    tracks_frames: bool = False  # ``colorize`` takes ``sequence``: the frames follow the last call's
     RANK: int = 100  # place in the measured quality (1: best), for choosing a default
+    confidence: torch.Tensor | None = None  # models that know it: each frame's mean confidence in the last batch
 
     def __init__(self, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
 
     def prepare(self, reference: torch.Tensor | None) -> Any:
         return reference
+
+    def new_shot(self) -> None:
+        """The next frames do not follow the last ones (a cut, or separate pictures): models
+        that carry state from frame to frame drop it."""
 
     @abstractmethod
     def colorize(self, lightness: torch.Tensor, prepared: Any) -> torch.Tensor:

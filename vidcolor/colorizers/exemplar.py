@@ -1,4 +1,16 @@
-"""The learned exemplar network (He et al. 2018) as a colorizer: ``--model exemplar``."""
+"""The learned exemplar network (He et al. 2018) as a colorizer: ``--model exemplar``.
+
+Where the network carries a calibrated confidence (``ExemplarNet.confidence``), its colour is
+kept only as far as it is trusted: ``ab = c * ab_network + (1 - c) * ab_prior``, the prior
+being the best automatic network with weights installed (its own colour for the frame), or
+no colour when there is none. A reference that does not fit the frame thus gives the
+prior's colours rather than confidently wrong ones. ``confidence`` holds each frame's mean
+confidence of the last batch, for the per-shot report.
+
+The frames of a shot are matched at film speed by a ``Tracker`` (each frame starts from the
+previous one's match); ``new_shot`` starts afresh, and ``track=False`` searches every frame
+in full.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +20,12 @@ import torch
 
 from vidcolor.colorizers.base import Colorizer, register
 from vidcolor.errors import ModelError
+from vidcolor.models.exemplar.correspondence import Tracker
 from vidcolor.models.exemplar.network import PreparedReference, load
 from vidcolor.models.weights import default_weights
+
+
+TRUSTED = 0.01  # when the mean distrust of a batch is below this, the prior is not run
 
 
 @register("exemplar")
@@ -21,8 +37,10 @@ class ExemplarColorizer(Colorizer):
     needs_reference = True
     takes_weights = True
     follows_previous = True
+    tracks_frames = True
 
-    def __init__(self, device="cpu", weights: Path | str | None = None):
+    def __init__(self, device="cpu", weights: Path | str | None = None, prior: str | None = "auto",
+                 track: bool = True):
         super().__init__(device)
         path = Path(weights) if weights else default_weights("exemplar")
         if path is None:
@@ -30,6 +48,27 @@ class ExemplarColorizer(Colorizer):
         self.net = load(path, self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
+        if prior == "auto":
+            from vidcolor.colorizers import best_automatic
+
+            prior = best_automatic()
+        self.prior_name = prior
+        self._prior: Colorizer | None = None
+        self.confidence: torch.Tensor | None = None
+        self.tracker = Tracker() if track else None
+
+    def new_shot(self) -> None:
+        if self.tracker is not None:
+            self.tracker.reset()
+
+    @property
+    def prior(self) -> Colorizer | None:
+        """The automatic colorizer whose colour takes over where the match is not trusted."""
+        if self._prior is None and self.prior_name is not None:
+            from vidcolor.colorizers import create
+
+            self._prior = create(self.prior_name, device=self.device)
+        return self._prior
 
     @property
     def backbone(self):
@@ -44,7 +83,17 @@ class ExemplarColorizer(Colorizer):
             return self.net.prepare(reference.to(self.device))
 
     def colorize(self, lightness: torch.Tensor, prepared: PreparedReference,
-                 previous: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                 previous: tuple[torch.Tensor, torch.Tensor] | None = None, sequence: bool = False) -> torch.Tensor:
         with self._autocast():
             guide = self.net.prepare_lab(*previous) if previous is not None else None
-            return self.net(lightness, prepared, guide).float()
+            ab, confidence = self.net.predict(lightness, prepared, guide, self.tracker if sequence else None)
+        ab = ab.float()
+        if confidence is None:
+            self.confidence = None
+            return ab
+        self.confidence = confidence.mean((1, 2, 3)).cpu()
+        if float((1 - confidence).mean()) < TRUSTED:
+            return ab
+        fallback = self.prior.colorize(lightness, None).float() if self.prior is not None else torch.zeros_like(ab)
+        return confidence * ab + (1 - confidence) * fallback
+

@@ -68,6 +68,7 @@ class Engine:
     def new_shot(self) -> None:
         """The next frames start a new shot: forget the previous frame."""
         self._last = None
+        self.colorizer.new_shot()
         if self.smoother is not None:
             self.smoother.reset()
 
@@ -82,13 +83,14 @@ class Engine:
         temporal smoothing (when on) carries colour over from the previous frame.
         ``with_raw``: also return the output without smoothing (for measuring it)."""
         grey, small = self._lightness(greys)
+        extra = {"sequence": sequence} if self.colorizer.tracks_frames else {}
         if self.follow and sequence:
             last = self._last
             previous = last[1:] if last is not None and last[0] is prepared and last[1].shape == small[-1:].shape else None
-            ab = self.colorizer.colorize(small, prepared, previous).float()
+            ab = self.colorizer.colorize(small, prepared, previous, **extra).float()
             self._last = (prepared, small[-1:], ab[-1:])
         else:
-            ab = self.colorizer.colorize(small, prepared).float()
+            ab = self.colorizer.colorize(small, prepared, **extra).float()
         raw = ab
         if self.smoother is not None and sequence:
             ab = self._smooth(small, ab, prepared)

@@ -61,6 +61,7 @@ class Batch:
     shot: int  # the shot's number, from 0
     choice: Any  # the shot's reference, as ``ShotReferences.choose`` named it
     seconds: float  # time spent colouring (preparing the reference and ``Engine.colorize``)
+    confidence: list[float] | None = None  # each frame's mean confidence, for models that know it
 
 
 class FixedReference:
@@ -127,7 +128,9 @@ class FilmLoop:
             out = self.engine.colorize([f.grey for f in batch], state["prepared"], sequence=True,
                                        with_raw=self.with_raw)
             rgb, raw = out if self.with_raw else (out, None)
-            done = Batch(list(batch), rgb, raw, shot, state["choice"], time.perf_counter() - t0)
+            confidence = self.engine.colorizer.confidence
+            done = Batch(list(batch), rgb, raw, shot, state["choice"], time.perf_counter() - t0,
+                         None if confidence is None else [float(c) for c in confidence])
             batch.clear()
             yield done
 

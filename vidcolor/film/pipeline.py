@@ -20,6 +20,7 @@ from vidcolor.film.engine import Engine
 from vidcolor.errors import InputError, OutputError
 from vidcolor.io.images import (WRITE_SUFFIXES, blank_image, is_image_path, list_images, read_picture, rgb_channels,
                              write_pixels)
+from vidcolor.film.report import ShotReport, report_path
 from vidcolor.film.loop import FilmLoop, shot_progress
 from vidcolor.film.references import ReferenceSet
 from vidcolor.io import segments as segments_module
@@ -40,6 +41,7 @@ class VideoOptions:
     batch_size: int = 4
     shot_threshold: float = DEFAULT_THRESHOLD
     overlap: bool = True  # encode in a thread of its own while the next batch is colorized
+    report: bool = False  # also write the per-shot report beside the output (``vidcolor.film.report``)
 
 
 def default_output(source: Path) -> Path:
@@ -122,6 +124,7 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
             log.info(f"resuming {output.name}: {done} frames already done, continuing from there")
         loop = FilmLoop(engine, references, options.batch_size, options.shot_threshold,
                         starts_segment=segments.starts_segment, skip=done)
+        report = ShotReport()
         bar = console.progress(info.frames or None, source.name)
         bar.update(done)
         encoder = Background(lambda job: segments.write(*job), name="vidcolor-encode") if options.overlap else None
@@ -138,10 +141,12 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
                     job = (frame.index, image, frame.pts, frame.rotation)
                     encoder.put(job) if encoder is not None else segments.write(*job)
                 written += len(batch.frames)
+                report.add(batch, references.name(batch.choice))
                 bar.update(len(batch.frames))
                 bar.set_postfix_str(shot_progress(batch.shot, references.name(batch.choice)), refresh=False)
             if encoder is not None:
                 encoder.finish()
+            report.close()
             references.check_unused(loop.shots)
             if written + done == 0:  # an input problem, not an output one (the writer would say so)
                 unreadable = reader.bad_frames or reader.damaged
@@ -166,6 +171,9 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
     with atomic_output(output) as tmp:
         segments.join(tmp, options.start, options.end)
     segments.remove()
+    if options.report:
+        report.write(report_path(output), film=source.name, output=output.name, model=engine.colorizer.name,
+                     frames=written + done, resumed_from=done)
     log.info(f"{output}: {written + done} frames")
     return written + done
 

@@ -137,10 +137,15 @@ def refine(field: torch.Tensor, target: torch.Tensor, reference: torch.Tensor, r
 
 
 def nearest_field(target: list[torch.Tensor], reference: list[torch.Tensor], match_level: int = 4,
-                  finest: int = 1, radius: int = 1, propagate: bool = True, iterations: int = 2) -> torch.Tensor:
+                  finest: int = 1, radius: int = 1, propagate: bool = True, iterations: int = 2,
+                  start: torch.Tensor | None = None) -> torch.Tensor:
     """``phi_T->R`` on the grid of level ``finest``: global matching at ``match_level`` then
     ``iterations`` rounds of window search and propagation at each finer level. Pyramids
-    hold unit features."""
+    hold unit features. ``start``: a field to refine instead (a tracked frame's, carried
+    from the previous one): one round at level ``finest`` only, no global search."""
+    if start is not None:
+        t, r = target[finest - 1], reference[finest - 1]
+        return refine(resize_field(start, *t.shape[-2:]), t, r, radius, propagate)
     query = matching_features(target, match_level)
     keys = matching_features(reference, match_level)
     b, _, h, w = query.shape
@@ -164,6 +169,17 @@ class Correspondence:
     cycle: torch.Tensor  # phi_R->T(phi_T->R(p)) (B, h, w, 2): target positions
     warped_ab: torch.Tensor  # R'_ab (B, 2, h, w)
     similarity: torch.Tensor  # (B, 10, h, w): sim_T->R levels 1-5, then sim_R->T levels 1-5
+    backward: torch.Tensor | None = None  # phi_R->T (B, H', W', 2) on the reference's finest searched grid
+
+    @staticmethod
+    def cat(parts: list["Correspondence"]) -> "Correspondence":
+        """Frames found one by one, as one batch."""
+        return Correspondence(*(torch.cat([getattr(p, f) for p in parts]) for f in
+                                ("forward", "cycle", "warped_ab", "similarity", "backward")))
+
+    def score(self) -> torch.Tensor:
+        """Each frame's mean forward similarity ``(B,)``: how well it found itself in the reference."""
+        return self.similarity[:, :5].mean((1, 2, 3))
 
     def fake_reference(self, target_ab: torch.Tensor) -> torch.Tensor:
         """``T'_ab(p) = T_ab(phi_R->T(phi_T->R(p)))``: the ground truth seen through the cycle."""
@@ -179,25 +195,98 @@ def level_similarity(a: torch.Tensor, a_field: torch.Tensor | None, b: torch.Ten
 
 
 def correspond(target: list[torch.Tensor], reference: list[torch.Tensor], reference_ab: torch.Tensor,
-               size: tuple[int, int], match_level: int = 4, radius: int = 1) -> Correspondence:
+               size: tuple[int, int], match_level: int = 4, radius: int = 1,
+               start: tuple[torch.Tensor, torch.Tensor] | None = None, finest: int = 1) -> Correspondence:
     """The Similarity sub-net: pyramids of the target ``(B, ...)`` and the reference
     ``(1 or B, ...)``, the reference's ab ``(1 or B, 2, H, W)`` -> inputs of the Colorization
-    sub-net at ``size`` (the target's colorization resolution)."""
+    sub-net at ``size`` (the target's colorization resolution). ``start``: the forward and
+    backward fields to refine at level ``finest`` instead of searching (``Tracker``)."""
     b = target[0].shape[0]
     target = [l2_normalise(f) for f in target]
     reference = [l2_normalise(f) for f in reference]
-    forward = nearest_field(target, reference, match_level, 1, radius)
-    backward = nearest_field([r.expand(b, -1, -1, -1) for r in reference], target, match_level, 1, radius)
-    forward = resize_field(forward, *size)
-    cycle = sample(backward.permute(0, 3, 1, 2), forward, mode="nearest").permute(0, 2, 3, 1)
+    first, second = (None, None) if start is None else start
+    forward = nearest_field(target, reference, match_level, finest, radius, start=first)
+    backward = nearest_field([r.expand(b, -1, -1, -1) for r in reference], target, match_level, finest, radius,
+                             start=second)
+    fine = target[0].shape[-2:]
+    forward_fine = resize_field(forward, *fine)
+    cycle = sample(resize_field(backward, *reference[0].shape[-2:]).permute(0, 3, 1, 2), forward_fine,
+                   mode="nearest").permute(0, 2, 3, 1)
     sims_forward, sims_backward = [], []
     for t, r in zip(target, reference):
         h, w = t.shape[-2:]
-        fwd = resize_field(forward, h, w)
+        fwd = resize_field(forward_fine, h, w)
         cyc = resize_field(cycle, h, w)
         sims_forward.append(level_similarity(t, None, r, fwd))
         sims_backward.append(level_similarity(t, cyc, r, fwd))
     similarity = torch.cat(
         [F.interpolate(s, size=size, mode="bilinear", align_corners=False) for s in sims_forward + sims_backward], 1
     )
-    return Correspondence(forward, cycle, sample(reference_ab, forward), similarity)
+    forward_out = resize_field(forward_fine, *size)
+    cycle_out = resize_field(cycle, *size)
+    return Correspondence(forward_out, cycle_out, sample(reference_ab, forward_out), similarity, backward)
+
+
+class Tracker:
+    """Correspondence of the consecutive frames of a shot with one reference, at film speed.
+
+    Within a shot the reference is fixed and frames move little: the first frame is searched
+    globally (``correspond``); each next one starts from the previous frame's forward and
+    backward fields, carried by the optical flow between the grey frames, and refines them
+    once at level ``TRACK_LEVEL``. Where the mean similarity falls more than ``DROP`` below
+    the last global search's, the frame is searched globally again. ``reset`` at cuts.
+    """
+
+    TRACK_LEVEL = 2
+    DROP = 0.05
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self._last = None  # (reference key, grey uint8, forward, backward)
+        self._score = 0.0  # the last global search's mean similarity
+
+    def correspond(self, target: list[torch.Tensor], reference: list[torch.Tensor], reference_ab: torch.Tensor,
+                   size: tuple[int, int], greys: list, key: object, match_level: int = 4,
+                   radius: int = 1) -> Correspondence:
+        """As ``correspond`` for frames ``(B, ...)`` that follow the last call's; ``greys``:
+        their grey levels, uint8 ``(h, w)`` each, for the flow; ``key``: the reference's
+        identity (another reference starts afresh)."""
+        parts = []
+        for i, grey in enumerate(greys):
+            frame = [f[i : i + 1] for f in target]
+            found = None
+            if self._last is not None and self._last[0] is key:
+                start = carry(self._last, grey)
+                found = correspond(frame, reference, reference_ab, size, match_level, radius, start, self.TRACK_LEVEL)
+                if float(found.score()[0]) < self._score - self.DROP:
+                    found = None
+            if found is None:
+                found = correspond(frame, reference, reference_ab, size, match_level, radius)
+                self._score = float(found.score()[0])
+            level = self.TRACK_LEVEL - 1
+            found.backward = resize_field(found.backward, *reference[level].shape[-2:])
+            self._last = (key, grey, resize_field(found.forward, *target[level].shape[-2:]), found.backward)
+            parts.append(found)
+        return Correspondence.cat(parts)
+
+
+def carry(last: tuple, grey) -> tuple[torch.Tensor, torch.Tensor]:
+    """The previous frame's fields moved to the next frame by the optical flow between their
+    grey levels: the forward field read where each pixel came from, the backward field's
+    target positions moved as the target moved."""
+    from vidcolor.ops.flow import optical_flow
+
+    _, previous, forward, backward = last
+    h, w = grey.shape
+    back = torch.from_numpy(optical_flow(grey, previous))  # next(p) ~ previous(p + back(p))
+    ahead = torch.from_numpy(optical_flow(previous, grey))  # previous(p) ~ next(p + ahead(p))
+    scale = torch.tensor([2.0 / w, 2.0 / h])
+    grid = pixel_grid(1, h, w, forward.device)
+    came_from = (grid + back.to(forward.device) * scale)
+    forward_full = resize_field(forward, h, w)
+    moved_forward = sample(forward_full.permute(0, 3, 1, 2), came_from, mode="nearest").permute(0, 2, 3, 1)
+    shift = sample((ahead * scale).permute(2, 0, 1)[None].to(backward.device), backward, mode="bilinear")
+    moved_backward = (backward + shift.permute(0, 2, 3, 1)).clamp(-1, 1)
+    return moved_forward, moved_backward

@@ -9,7 +9,7 @@ the model name and its ``ExemplarConfig`` (``vidcolor.models.weights``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -19,9 +19,10 @@ from vidcolor.models.exemplar import backbones
 from vidcolor.ops import color
 from vidcolor.models import weights
 from vidcolor.ops.color import lightness_to_grey  # noqa: F401  (also imported from here)
-from vidcolor.models.exemplar.correspondence import Correspondence, correspond
+from vidcolor.models.exemplar.correspondence import Correspondence, Tracker, correspond
 
 INPUT_CHANNELS = 13
+LEVELS = 5  # feature pyramid levels: five similarity maps each way
 MODEL_NAME = "exemplar"
 
 
@@ -31,6 +32,7 @@ class ExemplarConfig:
     width: int = 16  # base channels of the U-Net (the paper: 64; 16 is as good on our data, BENCHMARKS.md 5.4)
     match_level: int = 4  # pyramid level of the global matching (stride 8)
     radius: int = 1  # window radius of the coarse-to-fine refinement
+    confidence: bool = False  # a calibrated per-pixel confidence from the similarity maps (``confidence``)
 
     @classmethod
     def from_dict(cls, values: dict) -> "ExemplarConfig":
@@ -116,6 +118,25 @@ class ExemplarNet(nn.Module):
         self.backbone = backbones.create(config.backbone)
         self.colorizer = ColorizationNet(config.width)
         self.backbone.requires_grad_(False)
+        if config.confidence:
+            self.confidence_head = nn.Conv2d(2 * LEVELS, 1, 1)
+
+    def set_confidence(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Give the network its calibrated confidence: ``sigmoid(weight . similarity + bias)``
+        over the ten similarity maps (``train/calibrate_confidence.py`` fits it)."""
+        if not self.config.confidence:
+            self.config = replace(self.config, confidence=True)
+            self.confidence_head = nn.Conv2d(2 * LEVELS, 1, 1)
+        with torch.no_grad():
+            self.confidence_head.weight.copy_(weight.view(1, 2 * LEVELS, 1, 1))
+            self.confidence_head.bias.copy_(bias.view(1))
+
+    def confidence(self, similarity: torch.Tensor) -> torch.Tensor | None:
+        """How far each pixel's matched colour can be trusted, in [0, 1] ``(B, 1, h, w)``,
+        from the similarity maps ``(B, 10, h, w)``; None when the network has no calibration."""
+        if not self.config.confidence:
+            return None
+        return torch.sigmoid(self.confidence_head(similarity.float()))
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -133,12 +154,18 @@ class ExemplarNet(nn.Module):
     def prepare_lab(self, lightness: torch.Tensor, ab: torch.Tensor) -> PreparedReference:
         return PreparedReference(self.features(lightness), ab)
 
-    def similarity(self, lightness: torch.Tensor, reference: PreparedReference) -> Correspondence:
-        """The Similarity sub-net for targets L ``(B, 1, H, W)``."""
-        return correspond(
-            self.features(lightness), reference.features, reference.ab, tuple(lightness.shape[-2:]),
-            self.config.match_level, self.config.radius,
-        )
+    def similarity(self, lightness: torch.Tensor, reference: PreparedReference,
+                   tracker: Tracker | None = None) -> Correspondence:
+        """The Similarity sub-net for targets L ``(B, 1, H, W)``; with a ``tracker``, the
+        frames follow the ones it saw last (a film's shot) and are found at film speed."""
+        features = self.features(lightness)
+        size = tuple(lightness.shape[-2:])
+        if tracker is None:
+            return correspond(features, reference.features, reference.ab, size, self.config.match_level,
+                              self.config.radius)
+        greys = [color.lightness_to_grey_levels(lightness[i : i + 1])[0, 0] for i in range(lightness.shape[0])]
+        return tracker.correspond(features, reference.features, reference.ab, size, greys, reference,
+                                  self.config.match_level, self.config.radius)
 
     def colorize(self, lightness: torch.Tensor, guide_ab: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
         """The Colorization sub-net: T_L, aligned ab (R'_ab, or T'_ab in training) and the ten
@@ -148,17 +175,24 @@ class ExemplarNet(nn.Module):
 
     def forward(self, lightness: torch.Tensor, reference: PreparedReference,
                 previous: PreparedReference | None = None) -> torch.Tensor:
-        """Colorize targets from a reference. ``previous`` (video): the last colorized frame
-        as a second exemplar; each pixel takes its aligned colour and similarity maps from
-        whichever exemplar it matches better (mean forward similarity over the levels)."""
-        found = self.similarity(lightness, reference)
+        """Colorize targets from a reference: ab ``(B, 2, h, w)`` (see ``predict``)."""
+        return self.predict(lightness, reference, previous)[0]
+
+    def predict(self, lightness: torch.Tensor, reference: PreparedReference,
+                previous: PreparedReference | None = None,
+                tracker: Tracker | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Colorize targets from a reference: ab and its confidence (``confidence``).
+        ``previous`` (video): the last colorized frame as a second exemplar; each pixel takes
+        its aligned colour and similarity maps from whichever exemplar it matches better
+        (mean forward similarity over the levels). ``tracker``: see ``similarity``."""
+        found = self.similarity(lightness, reference, tracker)
         warped, similarity = found.warped_ab, found.similarity
         if previous is not None:
             near = self.similarity(lightness, previous)
             better = near.similarity[:, :5].mean(1, keepdim=True) > similarity[:, :5].mean(1, keepdim=True)
             warped = torch.where(better, near.warped_ab, warped)
             similarity = torch.where(better, near.similarity, similarity)
-        return self.colorize(lightness, warped, similarity)
+        return self.colorize(lightness, warped, similarity), self.confidence(similarity)
 
 
 # --- checkpoints -------------------------------------------------------------------------

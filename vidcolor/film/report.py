@@ -1,0 +1,77 @@
+"""The per-shot report of a film: which reference each shot had and how far the model trusted
+its colour, so a colourist sees which shots need a better reference.
+
+Each shot's mean match confidence (models that know it: the exemplar network) goes into the
+log as the shot ends, and, with ``report``, into a small JSON file beside the output
+(``film_color.report.json``)::
+
+    {"film": "film.mp4", "output": "film_color.mp4", "model": "exemplar", "frames": 240,
+     "shots": [{"shot": 0, "start_frame": 0, "start_time": 0.0, "frames": 120,
+                "reference": "ref.jpg", "confidence": 0.81}, ...]}
+
+A resumed run reports the shots it coloured itself (from where it went on).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vidcolor.console import log
+from vidcolor.io.atomic import atomic_output
+
+LOW_CONFIDENCE = 0.5  # a shot below this is named in the log as needing a better reference
+
+
+@dataclass
+class ShotEntry:
+    shot: int
+    start_frame: int
+    start_time: float
+    frames: int = 0
+    reference: str | None = None
+    confidence: float | None = None
+    _sum: float = 0.0
+    _counted: int = 0
+
+
+class ShotReport:
+    """Collects the film loop's batches shot by shot (``add``), logs each shot's confidence
+    when it ends, and writes the JSON (``write``)."""
+
+    def __init__(self):
+        self.shots: list[ShotEntry] = []
+
+    def add(self, batch, reference: str | None) -> None:
+        first = batch.frames[0]
+        if not self.shots or self.shots[-1].shot != batch.shot:
+            self._finish()
+            self.shots.append(ShotEntry(batch.shot, first.index, round(float(first.time), 3), reference=reference))
+        entry = self.shots[-1]
+        entry.frames += len(batch.frames)
+        if batch.confidence is not None:
+            entry._sum += sum(batch.confidence)
+            entry._counted += len(batch.confidence)
+            entry.confidence = round(entry._sum / entry._counted, 3)
+
+    def _finish(self) -> None:
+        if not self.shots or self.shots[-1].confidence is None:
+            return
+        entry = self.shots[-1]
+        how = "; a better reference would help" if entry.confidence < LOW_CONFIDENCE else ""
+        log.info(f"shot {entry.shot} (from {entry.start_time:.2f} s): confidence {entry.confidence:.2f}{how}")
+
+    def close(self) -> None:
+        """The last shot has ended."""
+        self._finish()
+
+    def write(self, path: Path, **header) -> None:
+        shots = [{k: v for k, v in asdict(s).items() if not k.startswith("_")} for s in self.shots]
+        with atomic_output(path) as partial:
+            partial.write_text(json.dumps({**header, "shots": shots}, indent=2) + "\n")
+
+
+def report_path(output: Path) -> Path:
+    """``film_color.mp4`` -> ``film_color.report.json``."""
+    return output.with_name(output.stem + ".report.json")
