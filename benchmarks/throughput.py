@@ -84,7 +84,8 @@ def main() -> None:
     p.add_argument("--work-res", type=int, default=256, help="vidcolor --work-res (default 256, the CLI default)")
     p.add_argument("--torch-threads", type=int, help="torch.set_num_threads for the experiment (default: torch's)")
     p.add_argument("--default-malloc", action="store_true", help="do not tune the allocator as the vidcolor command does")
-    p.add_argument("--model", default="transfer", help="colorizer (default transfer)")
+    p.add_argument("--model", nargs="+", default=["transfer"],
+                   help="colorizer (default transfer); several are run side by side, interleaved")
     p.add_argument("--weights", help="weights for --model (default: the installed ones)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4, the CLI default)")
@@ -105,7 +106,9 @@ def main() -> None:
         torch.set_num_threads(args.torch_threads)
     console.setup(quiet=True)
     options = {"weights": args.weights} if args.weights else {}
-    engine = Engine(args.model, device=args.device, work_res=args.work_res, **engine_flags(args.temporal), **options)
+    engines = {m: Engine(m, device=args.device, work_res=args.work_res, **engine_flags(args.temporal), **options)
+               for m in args.model}
+    engine = engines[args.model[0]]
     results, rows = {}, []
     with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
         tmp = Path(tmp)
@@ -114,11 +117,17 @@ def main() -> None:
             end = args.seconds_360p if size == "360p" else args.seconds_1080p
             first, _ = common.decode_rgb(source, max_frames=1)
             reference = common.save_png(tmp / f"ref_{size}.png", first[0])
-            engine.colorize([common.grey_levels(first[0])], engine.prepare(first[0]))  # warm-up
-            runs = {"floor": [], "full": []} | ({"full, encoding in line": []} if args.compare_overlap else {})
+            for e in engines.values():
+                e.colorize([common.grey_levels(first[0])], e.prepare(first[0]))  # warm-up
+            others = args.model[1:]
+            runs = ({"floor": [], "full": []} | {f"full, {m}": [] for m in others}
+                    | ({"full, encoding in line": []} if args.compare_overlap else {}))
             for _ in range(args.runs):
                 runs["floor"].append(timed(floor, source, tmp / "floor.mp4", end))
                 runs["full"].append(timed(full, source, tmp / "full.mp4", end, engine, reference, args.batch_size))
+                for m in others:
+                    runs[f"full, {m}"].append(timed(full, source, tmp / f"{m}.mp4", end, engines[m], reference,
+                                                    args.batch_size))
                 if args.compare_overlap:
                     runs["full, encoding in line"].append(
                         timed(full, source, tmp / "inline.mp4", end, engine, reference, args.batch_size, False))
@@ -128,8 +137,11 @@ def main() -> None:
                 kind: {k: common.median(r[k] for r in rs) for k in ("fps", "seconds", "user_s_per_frame", "sys_s_per_frame")}
                 for kind, rs in runs.items()
             }
+            to_first = {m: common.median(a["fps"] / b["fps"] for a, b in zip(runs["full"], runs[f"full, {m}"]))
+                        for m in others}
             results[size] = {"clip": CLIPS[size], "seconds": end, "frames": runs["full"][0]["frames"], "runs": runs,
-                             "median": summary, "ratio_full_floor": common.median(ratios), "ratios": ratios}
+                             "median": summary, "ratio_full_floor": common.median(ratios), "ratios": ratios,
+                             "ratio_to_others": to_first}
             info = f"{CLIPS[size]}, first {end:g} s ({runs['full'][0]['frames']} frames)"
             for kind in runs:
                 s = summary[kind]
@@ -141,11 +153,14 @@ def main() -> None:
         rows,
     )
     where = torch.cuda.get_device_name() if engine.device.type == "cuda" else "CPU"
-    text += (f"\n\n{args.runs} interleaved runs each; model `{args.model}`, --work-res {args.work_res}, "
+    for size, r in results.items():
+        for m, ratio in r["ratio_to_others"].items():
+            text += f"\n{size}: fps of `{args.model[0]}` / fps of `{m}` = {ratio:.3f} (median of the per-run ratios)"
+    text += (f"\n\n{args.runs} interleaved runs each; model `{args.model[0]}` (full), --work-res {args.work_res}, "
              f"--batch-size {args.batch_size}, {where}, "
              f"torch threads {torch.get_num_threads()}, allocator: {allocator}; full/floor = median of the per-pair "
              f"fps ratios.")
-    data = {"results": results, "model": args.model, "device": str(engine.device), "work_res": args.work_res, "torch_threads": torch.get_num_threads(), "allocator": allocator}
+    data = {"results": results, "model": args.model[0], "others": args.model[1:], "device": str(engine.device), "work_res": args.work_res, "torch_threads": torch.get_num_threads(), "allocator": allocator}
     common.report("Throughput", text, data, args)
 
 

@@ -85,6 +85,19 @@ def test_the_default_automatic_model_is_the_best_ranked_with_weights(tmp_path, m
     assert choose_model(None, True, False) == ranked[2]
 
 
+def test_the_default_reference_model_is_the_network_on_a_gpu_and_transfer_on_the_cpu(tmp_path, monkeypatch):
+    import torch
+
+    from vidcolor.api import choose_model
+
+    assert choose_model(None, False, True, "cpu") == "transfer"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_model(None, False, True, "auto") == "exemplar"
+    assert choose_model(None, False, True, "cpu") == "transfer"
+    monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(tmp_path))  # no network installed: transfer everywhere
+    assert choose_model(None, False, True, "auto") == "transfer"
+
+
 def test_create_colours_numpy_frames(film):
     _, reference = film
     colorizer = vidcolor.create("transfer", reference=reference, device="cpu", work_res=48)

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, Path]
 MAX_BATCH = 256  # a batch's frames are all in memory at full size
-DEFAULT_MODEL = "transfer"
+DEFAULT_MODEL = "transfer"  # with a reference, without a GPU (BENCHMARKS.md, 10: the network's speed there)
+DEFAULT_MODEL_GPU = "exemplar"  # with a reference, on a CUDA GPU, where its weights are installed
 GALLERY_VARIABLE = "VIDCOLOR_GALLERY"
 
 
@@ -98,7 +99,7 @@ def colorize(
         gallery = gallery or os.environ.get(GALLERY_VARIABLE) or None
         if gallery is None:
             raise ReferenceImageError(f"`auto_reference` needs a folder of colour images: `gallery=DIR` (or {GALLERY_VARIABLE})")
-    name = choose_model(model, auto, bool(references) or auto_reference)
+    name = choose_model(model, auto, bool(references) or auto_reference, device)
     # a folder of references is searched as a gallery when the model has deep features
     searched = Path(gallery) if auto_reference else (references[0] if len(references) == 1 and references[0].is_dir()
                                                       else None)
@@ -167,9 +168,10 @@ def seconds(value: float | str | None, name: str) -> float | None:
     return total
 
 
-def choose_model(model: str | None, auto: bool, has_references: bool) -> str:
-    """The model to run: the one named, else the default (``transfer`` with a reference, the
-    best measured automatic network with weights installed with ``auto``)."""
+def choose_model(model: str | None, auto: bool, has_references: bool, device: str = "auto") -> str:
+    """The model to run: the one named, else the default: with a reference, the exemplar
+    network on a CUDA GPU (where its weights are installed) and ``transfer`` on the CPU; with
+    ``auto``, the best measured automatic network with weights installed."""
     from vidcolor import colorizers
 
     if auto:
@@ -184,7 +186,7 @@ def choose_model(model: str | None, auto: bool, has_references: bool) -> str:
                     f"{', '.join(colorizers.names(automatic=True))} with `model` and `weights`"
                 )
             return best
-    name = model or DEFAULT_MODEL
+    name = model or default_reference_model(device)
     built = colorizers.names()
     if name not in built:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(built)}")
@@ -194,6 +196,15 @@ def choose_model(model: str | None, auto: bool, has_references: bool) -> str:
     if not automatic_model and not has_references:
         raise ReferenceImageError(f"model {name!r} colours from a reference: pass `reference=IMAGE` (or use `auto`)")
     return name
+
+
+def default_reference_model(device: str = "auto") -> str:
+    """The model that colours from a reference when none is named, on ``device``."""
+    from vidcolor.film.engine import resolve_device
+    from vidcolor.models.weights import default_weights
+
+    on_gpu = resolve_device(device).type == "cuda"
+    return DEFAULT_MODEL_GPU if on_gpu and default_weights(DEFAULT_MODEL_GPU) is not None else DEFAULT_MODEL
 
 
 # -- numpy frames -----------------------------------------------------------------------------
@@ -248,16 +259,17 @@ class FrameColorizer:
 def create(name: str | None = None, weights: PathLike | None = None, device: str = "auto", *,
            reference: PathLike | np.ndarray | None = None, temporal: str = "none", work_res: int = 256,
            **options) -> FrameColorizer:
-    """A colorizer of numpy frames by model name (default: ``transfer``); ``options`` are the
+    """A colorizer of numpy frames by model name (default: as ``colorize``'s with a reference);
+    ``options`` are the
     automatic networks' guidance (``decode``, ``temperature``, ``global_hint``, ``saturation``,
     ``seed``), as in :func:`colorize` (hints belong to one picture: give them to ``colorize``)."""
     from vidcolor.colorizers import guidance
     from vidcolor.film.engine import Engine
     from vidcolor.film.temporal import MODES, engine_flags
 
-    name = name or DEFAULT_MODEL
+    name = name or default_reference_model(device)
     if temporal not in MODES:
-        raise InputError(f"temporal {temporal!r}: choose {', '.join(MODES)}")
+        raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
     unknown = sorted(set(options) - {"decode", "temperature", "global_hint", "saturation", "seed"})
     if unknown:
         raise InputError(f"unknown option {unknown[0]!r} for create()")

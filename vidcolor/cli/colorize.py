@@ -34,7 +34,9 @@ def colorize(
         None, "--gallery", help="Folder of colour images for --auto-reference (default: $VIDCOLOR_GALLERY)."
     ),
     auto: bool = typer.Option(False, "--auto", help="Automatic colorization, no reference."),
-    model: Optional[str] = typer.Option(None, "--model", help="Colorizer by name (default: transfer)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", help="Colorizer by name (default: exemplar on a CUDA GPU, transfer on the CPU)."
+    ),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
     temporal: str = typer.Option(
         DEFAULT_TEMPORAL, "--temporal", help="Film: none, smooth (flow-guided smoothing), recurrent (the last "
