@@ -16,6 +16,7 @@ numbers, from training clips only (never the held-out ones).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from pathlib import Path
 
@@ -24,7 +25,8 @@ import torch
 
 from vidcolor.colorizers import create
 from vidcolor.io.media import video_frames
-from vidcolor.models.exemplar.network import load, save
+from vidcolor.models import weights as weights_io
+from vidcolor.models.exemplar.network import load
 from vidcolor.models.weights import default_weights
 from vidcolor.ops import color
 
@@ -89,19 +91,24 @@ def blend_error(c, ab, guess, truth):
     return (c * ab + (1 - c) * guess - truth).norm(dim=1)
 
 
-def fit(rows, steps: int = 600):
+def fit(rows, steps: int = 400):
+    """``w``, ``b`` of the confidence that minimises the blend's mean ab error (Adam on
+    standardised similarities, then folded back: the maps are close to one another and to 1)."""
     sims = torch.cat([r[1] for r in rows])
     ab, guess, truth = (torch.cat([r[i] for r in rows]) for i in (2, 3, 4))
-    w = torch.zeros(sims.shape[1], requires_grad=True)
+    mean, spread = sims.mean(0), sims.std(0).clamp_min(1e-6)
+    x = (sims - mean) / spread
+    v = torch.zeros(sims.shape[1], requires_grad=True)
     b = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=0.05)
+    opt = torch.optim.Adam([v, b], lr=0.02)
     for _ in range(steps):
-        c = torch.sigmoid(sims @ w * 10 + b).unsqueeze(1)
+        c = torch.sigmoid(x @ v + b).unsqueeze(1)
         loss = blend_error(c, ab, guess, truth).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return (w.detach() * 10), b.detach()
+    v, b = v.detach(), b.detach()
+    return v / spread, b - (mean / spread) @ v
 
 
 def report(rows, w, b) -> None:
@@ -141,10 +148,22 @@ def main() -> None:
     print("fitted on 3/4 of the pairs; the other quarter:")
     report(check, w, b)
     if args.out:
-        net = load(weights)
-        net.set_confidence(w, b)
-        save(net, args.out)
+        store(weights, args.out, w, b, f"fitted by train/calibrate_confidence.py on {len(train)} pairs of "
+                                       f"{len(clips)} training clips ({', '.join(str(f) for f in args.data)})")
         print(f"wrote {args.out}")
+
+
+def store(source: Path, out: Path, w: torch.Tensor, b: torch.Tensor, note: str) -> None:
+    """The network of ``source`` with its confidence, as ``out``: the same tensors in the same
+    storage precision, the confidence head added, ``confidence`` set in its config."""
+    metadata, state = weights_io.read(source)
+    config = json.loads(metadata["config"])
+    dtype = next(iter(state.values())).dtype
+    state["confidence_head.weight"] = w.view(1, -1, 1, 1).to(dtype)
+    state["confidence_head.bias"] = b.view(1).to(dtype)
+    metadata = {**metadata, "config": json.dumps({**config, "confidence": True}), "confidence": note}
+    weights_io.write(out, state, metadata)
+    load(out)  # every key and shape, as users will load it
 
 
 if __name__ == "__main__":

@@ -144,6 +144,7 @@ class ItemRun:
     model_seconds: float = 0.0
     sheet: dict[str, np.ndarray] | None = None
     sheet_frame: int = -1
+    confidence: list[float] = field(default_factory=list)  # per frame, for models that know it
 
 
 @dataclass
@@ -242,6 +243,8 @@ class Evaluation:
         prepared = self.engine.prepare(reference)
         model_out = self.engine.colorize([grey], prepared)
         run.model_seconds += time.perf_counter() - t0
+        if self.engine.colorizer.confidence is not None:
+            run.confidence += [float(c) for c in self.engine.colorizer.confidence]
         run.height, run.width = rgb.shape[:2]
         run.shots = 1
         self._score(run, [Original(0, 0.0, grey, rgb)], model_out, model_out, self._mean_ab(reference), reference, 0)
@@ -275,6 +278,7 @@ class Evaluation:
                 if batch.shot != shot:
                     shot, mean_ab = batch.shot, self._mean_ab(batch.choice)
                 run.model_seconds += batch.seconds
+                run.confidence += batch.confidence or []
                 self._score(run, batch.frames, batch.rgb, batch.raw, mean_ab, batch.choice, sheet_target)
                 bar.update(len(batch.frames))
         run.shots = loop.shots
@@ -299,11 +303,14 @@ def evaluate(
     sheet_items: int = 4,
     weights: Path | None = None,
     temporal: str = DEFAULT_MODE,
+    engine: Engine | None = None,
 ) -> dict:
     """Evaluate ``model`` on every video and photo under ``data_dir``; returns the report
     (see :func:`format_table` and the module docstring). ``sheet``: also write a PNG
     contact sheet (rows: grey, reference, output, original) of the first ``sheet_items``
-    items (the middle evaluated frame of a video)."""
+    items (the middle evaluated frame of a video). ``engine``: one already built, used
+    instead of ``model``'s with ``device``, ``work_res``, ``weights`` and ``temporal`` (to
+    compare variants of a model side by side)."""
     if reference_mode not in REFERENCE_MODES:
         raise InputError(f"`reference_mode={reference_mode}`: choose {', '.join(REFERENCE_MODES)}")
     if max_frames is not None and max_frames < 1:
@@ -322,7 +329,9 @@ def evaluate(
         )
     if temporal not in MODES:
         raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
-    engine = Engine(model, device=device, work_res=work_res, weights=weights, **engine_flags(temporal))
+    if engine is None:
+        engine = Engine(model, device=device, work_res=work_res, weights=weights, **engine_flags(temporal))
+    work_res = engine.work_res
     ev = Evaluation(engine, reference_mode, batch_size, shot_threshold)
     started = time.perf_counter()
     references: list[str | None] = []

@@ -76,6 +76,7 @@ def build_report(ev, data_dir, model, work_res, max_frames, references, skipped,
                 "reference": reference,
                 "model_seconds": run.model_seconds,
                 "model_fps": run.frames / run.model_seconds if run.model_seconds > 0 else None,
+                "confidence": _mean(run.confidence) if run.confidence else None,
                 "original": run.original.figures(),
                 "methods": methods,
             }
