@@ -6,14 +6,15 @@ same clips:
 - exemplar mode (each clip coloured from the first frame of the next clip in sorted order:
   mostly another clip of the same source): ``transfer``, the exemplar network with its
   confidence (the shipped file), and the same network with the confidence switched off;
-- keyframe mode (each shot's reference its own original first frame): the network with the
-  frames of a shot tracked (the default) and with every frame searched in full.
+- keyframe mode, on held-out clips (each shot's reference its own original first frame):
+  ``transfer``, the network with the frames of a shot tracked (the default) and with every
+  frame searched in full.
 
 Each item's mean confidence is recorded as the film loop colours it, and its rank
 correlation (Spearman) with the item's mean ab error is reported: the worst items should
 have the lowest confidence.
 
-    .venv/bin/python benchmarks/trust.py --data DIR [--max-frames 48] [--json out.json]
+    .venv/bin/python benchmarks/trust.py --data DIR --keyframe-data DIR [--max-frames 48] [--json out.json]
 """
 
 from __future__ import annotations
@@ -51,18 +52,20 @@ def variant(name: str, work_res: int) -> Engine:
 
 def main() -> None:
     p = common.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, required=True, help="folder of colour clips")
+    p.add_argument("--data", type=Path, required=True, help="folder of colour clips (exemplar mode)")
+    p.add_argument("--keyframe-data", type=Path, required=True, help="folder of held-out colour clips (keyframe mode)")
     p.add_argument("--max-frames", type=int, default=48)
     p.add_argument("--work-res", type=int, default=256)
     args = p.parse_args()
     console.setup(quiet=True)
     plan = [("exemplar", "transfer"), ("exemplar", "exemplar"), ("exemplar", "exemplar, no confidence"),
-            ("keyframe", "exemplar"), ("keyframe", "exemplar, full search")]
+            ("keyframe", "transfer"), ("keyframe", "exemplar"), ("keyframe", "exemplar, full search")]
     results, rows, confidences, errors = {}, [], [], []
     for mode, name in plan:
         engine = variant(name, args.work_res)
         t0 = time.perf_counter()
-        report = evaluate(args.data, engine.colorizer.name, reference_mode=mode, max_frames=args.max_frames,
+        data = args.data if mode == "exemplar" else args.keyframe_data
+        report = evaluate(data, engine.colorizer.name, reference_mode=mode, max_frames=args.max_frames,
                           engine=engine)
         seconds = time.perf_counter() - t0
         results[f"{mode}: {name}"] = report
@@ -81,9 +84,10 @@ def main() -> None:
                     rows.append([mode, f"  {item['name']}", f"{item['methods']['model']['psnr']:.2f}",
                                  f"{item['methods']['model']['ab_error']:.2f}", "", "", "", "",
                                  f"confidence {item['confidence']:.3f}", ""])
-    original = results["exemplar: transfer"]["summary"]["video"]["original"]
-    rows.append(["", "original", "", "", "", f"{original['colourfulness']:.2f}", f"{original['warp_error']:.5f}",
-                 f"{original['cdc']:.5f}", "", ""])
+    for mode in ("exemplar", "keyframe"):
+        original = results[f"{mode}: transfer"]["summary"]["video"]["original"]
+        rows.append([mode, "original", "", "", "", f"{original['colourfulness']:.2f}", f"{original['warp_error']:.5f}",
+                     f"{original['cdc']:.5f}", "", ""])
     text = common.table(["mode", "method", "PSNR", "ab err", "AuC rb", "colourfulness", "warp err", "CDC",
                          "model fps", "eval s"], rows)
     rho = spearman(confidences, errors)
