@@ -158,6 +158,18 @@ def test_exemplar_mode_takes_the_reference_from_another_item(data, tmp_path):
     assert clip["frames"] == 4
     for figures in clip["methods"].values():
         assert all(finite(figures[m]) for m in IMAGE_METRICS + VIDEO_METRICS)
+    assert all(i["confidence"] is None for i in report["items"])  # transfer tells no confidence
+
+
+def test_each_item_s_confidence_is_reported_for_the_exemplar_network(data, tmp_path):
+    result = invoke(
+        "eval", data, "--model", "exemplar", "--reference-mode", "keyframe", "--work-res", 64,
+        "--max-frames", 4, "--json", tmp_path / "r.json", "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    items = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert len(items) == 3 and all(0.0 <= i["confidence"] <= 1.0 for i in items)
+    assert all(i["confidence"] > 0.5 for i in items)  # keyframe mode: each its own reference
 
 
 @pytest.mark.parametrize(
