@@ -122,16 +122,16 @@ def refine(field: torch.Tensor, target: torch.Tensor, reference: torch.Tensor, r
     cand[..., 1].clamp_(0, hr - 1)
     k = cand.shape[3]
     flat_index = (cand[..., 1] * wr + cand[..., 0]).view(b, h * w, k)  # (B, N, K)
-    keys = flatten(reference).expand(b, -1, -1)  # (B, M, C)
+    keys = flatten(reference)  # (B or 1, M, C)
     query = flatten(target)  # (B, N, C)
-    rows = max(1, chunk_elements // max(1, b * k * c))
-    chosen = []
-    for i in range(0, h * w, rows):
-        idx = flat_index[:, i : i + rows]  # (B, n, K)
-        gathered = torch.gather(keys, 1, idx.reshape(b, -1, 1).expand(-1, -1, c)).view(b, -1, k, c)
-        scores = (gathered * query[:, i : i + rows, None, :]).sum(-1)  # (B, n, K)
-        chosen.append(torch.gather(idx, 2, scores.argmax(2, keepdim=True)).squeeze(2))
-    best = torch.cat(chosen, 1)  # (B, N) flat reference index
+    rows = max(1, chunk_elements // max(1, k * c))
+    best = torch.empty(b, h * w, dtype=torch.long, device=field.device)  # flat reference index
+    for j in range(b):
+        table = keys[j if keys.shape[0] > 1 else 0]  # (M, C)
+        for i in range(0, h * w, rows):
+            idx = flat_index[j, i : i + rows]  # (n, K)
+            scores = torch.einsum("nkc,nc->nk", table[idx], query[j, i : i + rows])  # (n, K)
+            best[j, i : i + rows] = torch.gather(idx, 1, scores.argmax(1, keepdim=True)).squeeze(1)
     pixels = torch.stack((best % wr, best // wr), -1).view(b, h, w, 2)
     return to_field(pixels, hr, wr, field.dtype)
 
