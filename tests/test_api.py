@@ -85,17 +85,12 @@ def test_the_default_automatic_model_is_the_best_ranked_with_weights(tmp_path, m
     assert choose_model(None, True, False) == ranked[2]
 
 
-def test_the_default_reference_model_is_the_network_on_a_gpu_and_transfer_on_the_cpu(tmp_path, monkeypatch):
-    import torch
-
+def test_the_default_reference_model_is_the_network_where_it_is_installed(tmp_path, monkeypatch):
     from vidcolor.api import choose_model
 
-    assert choose_model(None, False, True, "cpu") == "transfer"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert choose_model(None, False, True, "auto") == "exemplar"
-    assert choose_model(None, False, True, "cpu") == "transfer"
-    monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(tmp_path))  # no network installed: transfer everywhere
-    assert choose_model(None, False, True, "auto") == "transfer"
+    assert choose_model(None, False, True) == "exemplar"
+    monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(tmp_path))  # no network installed
+    assert choose_model(None, False, True) == "transfer"
 
 
 def test_create_colours_numpy_frames(film):

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, Path]
 MAX_BATCH = 256  # a batch's frames are all in memory at full size
-DEFAULT_MODEL = "transfer"  # with a reference, without a GPU (BENCHMARKS.md, 10: the network's speed there)
-DEFAULT_MODEL_GPU = "exemplar"  # with a reference, on a CUDA GPU, where its weights are installed
+DEFAULT_MODEL = "exemplar"  # with a reference, where its weights are installed (BENCHMARKS.md, 11)
+FALLBACK_MODEL = "transfer"  # with a reference, without them
 GALLERY_VARIABLE = "VIDCOLOR_GALLERY"
 
 
@@ -99,7 +99,7 @@ def colorize(
         gallery = gallery or os.environ.get(GALLERY_VARIABLE) or None
         if gallery is None:
             raise ReferenceImageError(f"`auto_reference` needs a folder of colour images: `gallery=DIR` (or {GALLERY_VARIABLE})")
-    name = choose_model(model, auto, bool(references) or auto_reference, device)
+    name = choose_model(model, auto, bool(references) or auto_reference)
     # a folder of references is searched as a gallery when the model has deep features
     searched = Path(gallery) if auto_reference else (references[0] if len(references) == 1 and references[0].is_dir()
                                                       else None)
@@ -168,10 +168,10 @@ def seconds(value: float | str | None, name: str) -> float | None:
     return total
 
 
-def choose_model(model: str | None, auto: bool, has_references: bool, device: str = "auto") -> str:
+def choose_model(model: str | None, auto: bool, has_references: bool) -> str:
     """The model to run: the one named, else the default: with a reference, the exemplar
-    network on a CUDA GPU (where its weights are installed) and ``transfer`` on the CPU; with
-    ``auto``, the best measured automatic network with weights installed."""
+    network where its weights are installed, else ``transfer``; with ``auto``, the best
+    measured automatic network with weights installed."""
     from vidcolor import colorizers
 
     if auto:
@@ -186,7 +186,7 @@ def choose_model(model: str | None, auto: bool, has_references: bool, device: st
                     f"{', '.join(colorizers.names(automatic=True))} with `model` and `weights`"
                 )
             return best
-    name = model or default_reference_model(device)
+    name = model or default_reference_model()
     built = colorizers.names()
     if name not in built:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(built)}")
@@ -198,13 +198,14 @@ def choose_model(model: str | None, auto: bool, has_references: bool, device: st
     return name
 
 
-def default_reference_model(device: str = "auto") -> str:
-    """The model that colours from a reference when none is named, on ``device``."""
-    from vidcolor.film.engine import resolve_device
+def default_reference_model() -> str:
+    """The model that colours from a reference when none is named: the exemplar network
+    where its weights are installed (on a GPU and, since it tracks the frames of a shot, on
+    the CPU too: it beats ``transfer`` in both reference modes at over 2 frames/s, BENCHMARKS.md
+    11), else ``transfer``."""
     from vidcolor.models.weights import default_weights
 
-    on_gpu = resolve_device(device).type == "cuda"
-    return DEFAULT_MODEL_GPU if on_gpu and default_weights(DEFAULT_MODEL_GPU) is not None else DEFAULT_MODEL
+    return DEFAULT_MODEL if default_weights(DEFAULT_MODEL) is not None else FALLBACK_MODEL
 
 
 # -- numpy frames -----------------------------------------------------------------------------
@@ -267,7 +268,7 @@ def create(name: str | None = None, weights: PathLike | None = None, device: str
     from vidcolor.film.engine import Engine
     from vidcolor.film.temporal import MODES, engine_flags
 
-    name = name or default_reference_model(device)
+    name = name or default_reference_model()
     if temporal not in MODES:
         raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
     unknown = sorted(set(options) - {"decode", "temperature", "global_hint", "saturation", "seed"})

@@ -123,7 +123,9 @@ def test_a_mapping_forces_the_choice(tmp_path, two_scene_film, kind):
         mapping = sky_ref.parent / "map.json"
         mapping.write_text(json.dumps([{"shot": 0, "reference": "checks.png"}, {"shot": 1, "reference": "sky.png"}]))
     out = tmp_path / "out.mp4"
-    run = colorize_cli(film, out, mapping)
+    # transfer: it copies a reference's colours whether or not they fit the scene, which shows
+    # the choice (the exemplar network would distrust the swapped references)
+    run = colorize_cli(film, out, mapping, "--model", "transfer")
     assert run.code == 0, run.stderr
     choices = shot_choices(run.stderr)
     assert choices == {0: ("checks.png", "mapped"), 1: ("sky.png", "mapped")}

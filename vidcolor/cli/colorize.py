@@ -35,7 +35,7 @@ def colorize(
     ),
     auto: bool = typer.Option(False, "--auto", help="Automatic colorization, no reference."),
     model: Optional[str] = typer.Option(
-        None, "--model", help="Colorizer by name (default: exemplar on a CUDA GPU, transfer on the CPU)."
+        None, "--model", help="Colorizer by name (default: exemplar where its weights are installed, else transfer)."
     ),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights for --model (default: the installed ones)."),
     temporal: str = typer.Option(

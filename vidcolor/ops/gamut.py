@@ -85,7 +85,7 @@ def max_chroma(lightness: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
     x = torch.remainder(hue, 2 * math.pi) / math.pi - 1.0  # [0, 2 pi) -> [-1, 1)
     y = lightness.clamp(0.0, 100.0) / 50.0 - 1.0
     b = lightness.shape[0]
-    grid = torch.stack((x, y), -1).view(b, 1, -1, 2)  # each image's pixels as one row
+    grid = torch.stack((x, y.to(x.dtype)), -1).view(b, 1, -1, 2).to(table.dtype)  # each image's pixels as a row
     limit = F.grid_sample(table[None, None].expand(b, 1, -1, -1), grid, mode="bilinear",
                           padding_mode="border", align_corners=True)
     return limit.view_as(lightness)
