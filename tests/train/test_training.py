@@ -158,6 +158,59 @@ def test_related_pairs_join_pictures_of_the_same_content():
     assert targets.shape == refs.shape == (64, 3, 32, 32)
 
 
+def test_unrelated_pairs_come_last_and_from_another_picture():
+    from vidcolor.train.data import Clip
+
+    def solid(value):  # each picture one colour: its red/green ratio (kept by any gain) tells it
+        return torch.tensor([value / 10, 0.6, 0.3]).view(3, 1, 1).expand(3, 40, 40).clone()
+
+    def which(rgb):
+        return (rgb[:, 0, 0, 0] / rgb[:, 1, 0, 0] * 6).round().long() - 1
+
+    clips = [Clip(str(v), [solid(v)]) for v in range(1, 6)]
+    related = [1, 0, 3, 2, 0]
+    pairs = ExemplarPairs(clips, size=32, batch=8, seed=3, related=related, related_share=0.0,
+                          unrelated_share=0.25, video_share=0.0, amplitude=0.0)
+    for step in range(20):
+        targets, refs = pairs.batch_at(step)
+        source, reference = which(targets), which(refs)
+        assert bool((source[:6] == reference[:6]).all())  # a picture and its deformed copy
+        for k, j in zip(source[6:].tolist(), reference[6:].tolist()):
+            assert j != k and j != related[k]
+
+
+def test_unrelated_pairs_train_the_network_to_keep_the_target_s_colour(tmp_path):
+    from vidcolor.models.exemplar.network import ExemplarConfig, ExemplarNet
+    from vidcolor.ops import color
+    from vidcolor.train.losses import chrominance_loss, exemplar_losses
+
+    torch.manual_seed(0)
+    net = ExemplarNet(ExemplarConfig(width=8)).train()
+    to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float() / 255  # noqa: E731
+    targets = torch.stack([to(scene(k, 64)) for k in range(4)])
+    refs = torch.stack([to(scene(k + 10, 64)) for k in range(4)])
+    plain = exemplar_losses(net, targets[:2], refs[:2])
+    mixed = exemplar_losses(net, targets, refs, unrelated=2)
+    assert float(plain.unrelated) == 0.0 and torch.allclose(plain.total, plain.chrominance + 0.005 * plain.perceptual)
+    lab = color.rgb_to_lab(targets[2:])
+    with torch.no_grad():
+        found = net.similarity(lab[:, :1], net.prepare(refs[2:]))
+    by_hand = chrominance_loss(net.colorize(lab[:, :1], found.warped_ab, found.similarity), lab[:, 1:])
+    assert torch.allclose(mixed.unrelated, by_hand, atol=1e-5)
+    assert torch.allclose(mixed.chrominance, plain.chrominance, atol=1e-5)  # the other pairs as before
+    mixed.total.backward()
+    assert net.colorizer.out.weight.grad.abs().sum() > 0
+
+
+def test_train_exemplar_with_unrelated_references(tmp_path, media):
+    run = tmp_path / "run"
+    config = settings(tmp_path, batch_size=4, unrelated_share=0.25)
+    result = run_cli("train", "exemplar", "--data", media, "--out", run, "--config", config, "--steps", "3", "-q")
+    assert result.code == 0, result.output
+    rows = log_rows(run)
+    assert len(rows) == 3 and all(float(r["unrelated"]) > 0 for r in rows)
+
+
 def test_every_recipe_loads_and_names_its_model():
     from pathlib import Path
 

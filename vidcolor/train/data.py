@@ -130,19 +130,36 @@ def related_items(clips: list[Clip], backbone, device: torch.device | str = "cpu
     return sim.argmax(1).tolist()
 
 
+def unrelated_count(batch: int, share: float) -> int:
+    """How many pairs at the end of a batch of ``batch`` have an unrelated reference."""
+    return min(batch, round(batch * share)) if share > 0 else 0
+
+
 class ExemplarPairs:
     """Batches of (target, reference) sRGB pairs ``(B, 3, size, size)`` for step ``k``.
     ``related`` (from ``related_items``) enables pairs of related pictures, a
-    ``related_share`` of them."""
+    ``related_share`` of them. With ``unrelated_share``, the last ``unrelated_count`` pairs
+    of every batch have an unrelated reference: a picture of another clip, neither the
+    target's own nor its related one (where the colours of the reference are wrong for
+    the target, and copying them is to be unlearnt)."""
 
     def __init__(self, clips: list[Clip], size: int = 128, batch: int = 8, seed: int = 0,
                  video_share: float = 0.5, max_gap: int = 8, amplitude: float = 12.0,
-                 related: list[int] | None = None, related_share: float = 0.2):
+                 related: list[int] | None = None, related_share: float = 0.2, unrelated_share: float = 0.0):
         self.clips, self.size, self.batch, self.seed = clips, size, batch, seed
         self.videos = [c for c in clips if len(c.frames) > 1]
         self.video_share = video_share if self.videos else 0.0
         self.max_gap, self.amplitude = max_gap, amplitude
         self.related, self.related_share = related, related_share if related else 0.0
+        self.unrelated = unrelated_count(batch, unrelated_share) if len(clips) > 2 else 0
+
+    def unrelated_pair(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        k = int(torch.randint(0, len(self.clips), (1,), generator=g))
+        excluded = {k, self.related[k]} if self.related else {k}
+        others = [j for j in range(len(self.clips)) if j not in excluded]
+        j = others[int(torch.randint(0, len(others), (1,), generator=g))]
+        pick = lambda clip: clip.frames[int(torch.randint(0, len(clip.frames), (1,), generator=g))]  # noqa: E731
+        return random_crop(pick(self.clips[k]), self.size, g), random_crop(pick(self.clips[j]), self.size, g)
 
     def pair(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if float(torch.rand(1, generator=g)) < self.related_share:
@@ -167,5 +184,6 @@ class ExemplarPairs:
 
     def batch_at(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        pairs = [self.pair(g) for _ in range(self.batch)]
+        pairs = [self.pair(g) for _ in range(self.batch - self.unrelated)]
+        pairs += [self.unrelated_pair(g) for _ in range(self.unrelated)]
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])

@@ -37,7 +37,7 @@ from vidcolor.models.exemplar import backbones
 from vidcolor.ops import color
 from vidcolor import console
 from vidcolor.io.atomic import atomic_output
-from vidcolor.train.data import ExemplarPairs, load_media
+from vidcolor.train.data import ExemplarPairs, load_media, unrelated_count
 from vidcolor.errors import InputError, ModelError
 from vidcolor.models.exemplar.network import ExemplarConfig, ExemplarNet, lightness_to_grey
 from vidcolor.models.exemplar.network import save as save_exemplar
@@ -62,6 +62,7 @@ class TrainConfig:
     width: int = 16  # base width of the exemplar U-Net and of the automatic networks (BENCHMARKS.md, 5.4)
     alpha: float = 0.005  # weight of the perceptual branch
     related_share: float = 0.2  # exemplar: share of pairs of two related pictures
+    unrelated_share: float = 0.0  # exemplar: share of each batch (its last pairs) with an unrelated reference
 
     @classmethod
     def load(cls, path: Path | None, **overrides) -> "TrainConfig":
@@ -211,8 +212,10 @@ class ExemplarTrainer(Trainer):
         return related_items(clips, model.backbone.eval(), device)
 
     def losses(self, model, config, targets, refs, step, weights):
-        parts = exemplar_losses(model, targets, refs, config.alpha)
-        return {"loss": parts.total, "chrominance": parts.chrominance, "perceptual": parts.perceptual}
+        unrelated = unrelated_count(targets.shape[0], config.unrelated_share)
+        parts = exemplar_losses(model, targets, refs, config.alpha, unrelated=unrelated)
+        return {"loss": parts.total, "chrominance": parts.chrominance, "perceptual": parts.perceptual,
+                "unrelated": parts.unrelated}
 
     def predict(self, model, lightness, refs):
         return model(lightness, model.prepare(refs))
@@ -322,7 +325,7 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
     clips = load_media(data, config.load_size)
     related = kind.related(model, config, clips, dev)
     batches = ExemplarPairs(clips, config.size, config.batch_size, config.seed, related=related,
-                            related_share=config.related_share)
+                            related_share=config.related_share, unrelated_share=config.unrelated_share)
     val_clips = load_media(val, config.load_size) if val else clips
     val_pairs = ExemplarPairs(val_clips, config.size, config.val_pairs, config.seed + 7919).batch_at(0)
     prior = state["prior"] if state is not None and "prior" in state else kind.prior(model, clips)
