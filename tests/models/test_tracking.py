@@ -5,6 +5,8 @@ match falls apart, are searched in full."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
 from conftest import scene
 from vidcolor.eval.metrics import psnr
@@ -61,3 +63,14 @@ def test_a_frame_that_no_longer_matches_is_searched_again():
     colour(engine, frames, frames[0])
     jump = np.ascontiguousarray(scene(3, 400)[250:378, 150:374])  # same reference, far away: no flow can carry it
     assert np.array_equal(colour(engine, [jump], frames[0])[0], colour(fresh, [jump], frames[0])[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tracking_on_cuda_agrees_with_the_cpu():
+    frames = panning(3, 8)
+    out = {}
+    for device in ("cpu", "cuda"):
+        engine = Engine("exemplar", device=device, work_res=128, smooth=False)
+        out[device] = colour(engine, frames, frames[0])
+    assert min(psnr(a, b) for a, b in zip(out["cpu"], out["cuda"])) > 35.0  # bf16 on the GPU

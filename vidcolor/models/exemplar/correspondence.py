@@ -280,13 +280,13 @@ def carry(last: tuple, grey) -> tuple[torch.Tensor, torch.Tensor]:
 
     _, previous, forward, backward = last
     h, w = grey.shape
-    back = torch.from_numpy(optical_flow(grey, previous))  # next(p) ~ previous(p + back(p))
-    ahead = torch.from_numpy(optical_flow(previous, grey))  # previous(p) ~ next(p + ahead(p))
-    scale = torch.tensor([2.0 / w, 2.0 / h])
-    grid = pixel_grid(1, h, w, forward.device)
-    came_from = (grid + back.to(forward.device) * scale)
-    forward_full = resize_field(forward, h, w)
+    device = forward.device
+    back = torch.from_numpy(optical_flow(grey, previous)).to(device)  # next(p) ~ previous(p + back(p))
+    ahead = torch.from_numpy(optical_flow(previous, grey)).to(device)  # previous(p) ~ next(p + ahead(p))
+    scale = torch.tensor([2.0 / w, 2.0 / h], device=device)  # pixels -> normalised coordinates
+    came_from = pixel_grid(1, h, w, device) + back * scale
+    forward_full = resize_field(forward.float(), h, w)
     moved_forward = sample(forward_full.permute(0, 3, 1, 2), came_from, mode="nearest").permute(0, 2, 3, 1)
-    shift = sample((ahead * scale).permute(2, 0, 1)[None].to(backward.device), backward, mode="bilinear")
-    moved_backward = (backward + shift.permute(0, 2, 3, 1)).clamp(-1, 1)
+    shift = sample((ahead * scale).permute(2, 0, 1)[None], backward.float(), mode="bilinear")
+    moved_backward = (backward.float() + shift.permute(0, 2, 3, 1)).clamp(-1, 1)
     return moved_forward, moved_backward
