@@ -6,7 +6,7 @@ log as the shot ends, and, with ``report``, into a small JSON file beside the ou
 (``film_color.report.json``)::
 
     {"film": "film.mp4", "output": "film_color.mp4", "model": "exemplar", "frames": 240,
-     "shots": [{"shot": 0, "start_frame": 0, "start_time": 0.0, "frames": 120,
+     "resumed_from": 0, "shots": [{"shot": 0, "start_frame": 0, "start_time": 0.0, "frames": 120,
                 "reference": "ref.jpg", "confidence": 0.81}, ...]}
 
 A resumed run reports the shots it coloured itself (from where it went on).

@@ -7,8 +7,9 @@ hue and lifts blacks (a black letterbox bar with ab (20, 15) comes out dark red)
 shortens each pixel's ab along its own hue to the largest legal chroma instead, so blacks
 stay black, whites stay white and hues are kept.
 
-The largest legal chroma is tabulated once on a grid of L and hue angle (bisection along
-each hue ray) and read with bilinear interpolation: a handful of operations per pixel.
+The largest legal chroma is tabulated once on a grid of L and hue angle (a scan, then
+bisection, along each hue ray) and read with bilinear interpolation: a handful of
+operations per pixel.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import torch.nn.functional as F
 L_STEPS = 201  # table rows: L = 0, 0.5, ..., 100
 HUE_STEPS = 360  # table columns: hue angles 1 degree apart
 MAX_SEARCHED = 200.0  # no sRGB colour has a chroma this large
-SCAN_STEP = 2.0
-MARGIN = 1.0  # the limit itself: the table is fine enough
-
+SCAN_STEP = 2.0  # chroma step of the scan for each ray's first exit from the gamut
 
 WHITE = (0.95047, 1.0, 1.08883)  # D65, as ``color.rgb_to_lab``
 XYZ_TO_LINEAR_RGB = ((3.2404542, -1.5371385, -0.4985314),  # sRGB primaries (IEC 61966-2-1)
@@ -96,6 +95,6 @@ def legal_ab(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     shows at L ``(B, 1, H, W)`` (in [0, 100]); legal colours are left as they are."""
     a, b = ab[:, :1], ab[:, 1:]
     chroma = torch.sqrt(a * a + b * b)
-    limit = max_chroma(lightness, torch.atan2(b, a)) * MARGIN
+    limit = max_chroma(lightness, torch.atan2(b, a))
     scale = torch.where(chroma > limit, limit / chroma.clamp_min(1e-6), torch.ones_like(chroma))
     return ab * scale
