@@ -30,7 +30,12 @@ from vidcolor import console
 from vidcolor.eval.evaluate import evaluate
 from vidcolor.film.engine import Engine
 
-FIGURES = ("psnr", "ab_error", "auc_rebalanced", "colourfulness", "warp_error", "cdc")
+FIGURES = {"psnr": ".2f", "ab_error": ".2f", "auc_rebalanced": ".4f", "colourfulness": ".2f", "warp_error": ".5f",
+           "cdc": ".5f"}
+
+
+def cells(figures: dict) -> list[str]:
+    return [format(figures[k], spec) for k, spec in FIGURES.items()]
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -70,12 +75,9 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         results[f"{mode}: {name}"] = report
         video = report["summary"]["video"]
-        for method in ("model", "grey") if name == "transfer" else ("model",):
-            figures = video["methods"][method]
-            label = name if method == "model" else "grey"
-            rows.append([mode, label] + [f"{figures[k]:.5f}" if k in ("warp_error", "cdc") else f"{figures[k]:.2f}"
-                                         if k != "auc_rebalanced" else f"{figures[k]:.4f}" for k in FIGURES]
-                        + [f"{video['model_fps']:.2f}" if method == "model" else "", f"{seconds:.0f}" if method == "model" else ""])
+        rows.append([mode, name, *cells(video["methods"]["model"]), f"{video['model_fps']:.2f}", f"{seconds:.0f}"])
+        if name == "transfer":
+            rows.append([mode, "grey", *cells(video["methods"]["grey"]), "", ""])
         if name == "exemplar":
             for item in report["items"]:
                 if item["confidence"] is not None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidcolor.colorizers import create
+from vidcolor.colorizers import best_automatic, create
 from vidcolor.io.media import video_frames
 from vidcolor.models import weights as weights_io
 from vidcolor.models.exemplar.network import load
@@ -64,7 +64,7 @@ def pairs(clips: list[Path], seed: int = 0) -> list[tuple[Path, Path, str]]:
 @torch.no_grad()
 def collect(clips: list[Path], weights: Path, size: int, stride: int):
     net = load(weights)
-    prior = create(min(prior_names(), key=lambda n: n[1])[0], device="cpu")
+    prior = create(best_automatic(), device="cpu")
     frames = {c: two_frames(c, size) for c in clips}
     rows = []
     for target_clip, reference_clip, kind in pairs(clips):
@@ -79,12 +79,6 @@ def collect(clips: list[Path], weights: Path, size: int, stride: int):
         rows.append((kind, found.similarity[take].flatten(2)[0].T, ab[take].flatten(2)[0].T,
                      guess[take].flatten(2)[0].T, truth[take].flatten(2)[0].T))
     return rows
-
-
-def prior_names():
-    from vidcolor.colorizers import names, rank
-
-    return [(n, rank(n)) for n in names(automatic=True) if default_weights(n) is not None]
 
 
 def blend_error(c, ab, guess, truth):

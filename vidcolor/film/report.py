@@ -31,9 +31,7 @@ class ShotEntry:
     start_time: float
     frames: int = 0
     reference: str | None = None
-    confidence: float | None = None
-    _sum: float = 0.0
-    _counted: int = 0
+    confidence: float | None = None  # the mean of its frames', once the shot has ended
 
 
 class ShotReport:
@@ -42,23 +40,22 @@ class ShotReport:
 
     def __init__(self):
         self.shots: list[ShotEntry] = []
+        self._seen: list[float] = []  # the current shot's per-frame confidences
 
     def add(self, batch, reference: str | None) -> None:
         first = batch.frames[0]
         if not self.shots or self.shots[-1].shot != batch.shot:
             self._finish()
             self.shots.append(ShotEntry(batch.shot, first.index, round(float(first.time), 3), reference=reference))
-        entry = self.shots[-1]
-        entry.frames += len(batch.frames)
-        if batch.confidence is not None:
-            entry._sum += sum(batch.confidence)
-            entry._counted += len(batch.confidence)
-            entry.confidence = round(entry._sum / entry._counted, 3)
+        self.shots[-1].frames += len(batch.frames)
+        self._seen += batch.confidence or []
 
     def _finish(self) -> None:
-        if not self.shots or self.shots[-1].confidence is None:
+        seen, self._seen = self._seen, []
+        if not self.shots or not seen:
             return
         entry = self.shots[-1]
+        entry.confidence = round(sum(seen) / len(seen), 3)
         how = "; a better reference would help" if entry.confidence < LOW_CONFIDENCE else ""
         log.info(f"shot {entry.shot} (from {entry.start_time:.2f} s): confidence {entry.confidence:.2f}{how}")
 
@@ -67,9 +64,8 @@ class ShotReport:
         self._finish()
 
     def write(self, path: Path, **header) -> None:
-        shots = [{k: v for k, v in asdict(s).items() if not k.startswith("_")} for s in self.shots]
         with atomic_output(path) as partial:
-            partial.write_text(json.dumps({**header, "shots": shots}, indent=2) + "\n")
+            partial.write_text(json.dumps({**header, "shots": [asdict(s) for s in self.shots]}, indent=2) + "\n")
 
 
 def report_path(output: Path) -> Path:
