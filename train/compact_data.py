@@ -1,9 +1,11 @@
 """A small copy of training media: every photo as a JPEG and every video re-encoded, both
 with the short side brought down to ``--size`` pixels (the training loader keeps media at
 160 by default, so nothing it uses is lost). The copy of ``runs/data/train`` is about 10 MB,
-small enough to move to a training machine.
+small enough to move to a training machine. With ``--frames``, each video becomes a folder
+``NAME.frames`` of JPEG frames (up to 48, evenly spaced: what the loader keeps of a video),
+which a machine without PyAV trains from too (``train/gpu.sh``).
 
-    python train/compact_data.py runs/data/train --out runs/data/train_small [--size 160]
+    python train/compact_data.py runs/data/train --out runs/data/train_small [--size 160] [--frames]
 """
 
 from __future__ import annotations
@@ -54,6 +56,20 @@ def write_video(source: Path, path: Path, size: int, crf: int) -> int:
     return count
 
 
+def write_frames(source: Path, folder: Path, size: int, quality: int, keep: int = 48) -> int:
+    """Up to ``keep`` evenly spaced frames of a video as JPEGs ``00000.jpg``... in ``folder``."""
+    from vidcolor.io.media import frame_count
+
+    step = max(1, frame_count(source, None) // keep)
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for k, rgb in enumerate(video_frames(source)):
+        if k % step == 0 and count < keep:
+            write_photo(shrink(rgb, size), folder / f"{count:05d}.jpg", quality)
+            count += 1
+    return count
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", type=Path, nargs="+", help="folders of colour photos and videos")
@@ -61,6 +77,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=160, help="short side in pixels (default 160)")
     p.add_argument("--quality", type=int, default=92, help="JPEG quality (default 92)")
     p.add_argument("--crf", type=int, default=20, help="libx264 quality (default 20)")
+    p.add_argument("--frames", action="store_true", help="videos as folders of JPEG frames (NAME.frames)")
     args = p.parse_args()
     total = 0
     for folder in args.data:
@@ -70,10 +87,15 @@ def main() -> None:
             if item.kind == "photo":
                 target = target.with_suffix(".jpg")
                 write_photo(shrink(read_rgb(item.path), args.size), target, args.quality)
+                total += target.stat().st_size
+            elif args.frames:
+                target = target.with_suffix(".frames")
+                write_frames(item.path, target, args.size, args.quality)
+                total += sum(f.stat().st_size for f in target.iterdir())
             else:
                 target = target.with_suffix(".mp4")
                 write_video(item.path, target, args.size, args.crf)
-            total += target.stat().st_size
+                total += target.stat().st_size
     print(f"{args.out}: {total / 2**20:.1f} MiB")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -215,9 +216,9 @@ def test_every_recipe_loads_and_names_its_model():
     from pathlib import Path
 
     recipes = sorted((Path(__file__).resolve().parents[2] / "train").glob("*.toml"))
-    assert {r.stem for r in recipes} == {"backbone", "exemplar", *automatic.names()}
-    for recipe in recipes:
-        assert TrainConfig.load(recipe).model == recipe.stem
+    assert {r.stem.split("_")[0] for r in recipes} == {"backbone", "exemplar", *automatic.names()}
+    for recipe in recipes:  # exemplar_cpu.toml: another form of the exemplar recipe
+        assert TrainConfig.load(recipe).model == recipe.stem.split("_")[0]
 
 
 def test_several_data_folders_after_one_flag(tmp_path, media):
@@ -230,3 +231,65 @@ def test_several_data_folders_after_one_flag(tmp_path, media):
     assert automatic.load(run / "eccv16.safetensors").config.width == 8
     result = run_cli("train", "eccv16", "--data", media, tmp_path / "missing", "--out", tmp_path / "r2", "-q")
     assert_clean_error(result, "missing")
+
+
+def test_training_goes_on_from_trained_weights(tmp_path, media):
+    """``init_weights``: a run starts from a trained network of the same layout (with lr 0 its
+    parameters stay exactly those); the confidence head is left for calibration afresh."""
+    from vidcolor.models.exemplar.network import save
+
+    first = load(train(TrainConfig.load(settings(tmp_path), model="exemplar", steps=2), [media], tmp_path / "a"))
+    first.set_confidence(torch.ones(10), torch.zeros(1))
+    start = tmp_path / "start.safetensors"
+    save(first, start)
+    config = TrainConfig.load(settings(tmp_path, lr=0.0), model="exemplar", steps=2, init_weights=str(start))
+    went_on = load(train(config, [media], tmp_path / "b"))
+    assert not went_on.config.confidence
+    before, after = dict(load(start).named_parameters()), dict(went_on.named_parameters())
+    assert set(after) == {k for k in before if not k.startswith("confidence_head.")}
+    assert all(torch.equal(before[k], after[k]) for k in after)
+    moved = load(train(replace(config, lr=1e-3), [media], tmp_path / "c"))
+    assert any(not torch.equal(before[k], v) for k, v in moved.named_parameters() if v.requires_grad)
+
+    other_width = settings(tmp_path, width=16)
+    result = run_cli("train", "exemplar", "--data", media, "--out", tmp_path / "d", "--config", other_width,
+                     "--init-weights", start, "-q")
+    assert_clean_error(result, "width 8")
+    result = run_cli("train", "exemplar", "--data", media, "--out", tmp_path / "e", "--config", settings(tmp_path),
+                     "--init-weights", tmp_path / "none.safetensors", "-q")
+    assert_clean_error(result, "no such weights file")
+    result = run_cli("train", "eccv16", "--data", media, "--out", tmp_path / "f", "--config", settings(tmp_path),
+                     "--init-weights", start, "-q")
+    assert_clean_error(result, "exemplar")
+
+
+def test_compact_frame_folders_train_without_pyav(tmp_path, media):
+    """``train/compact_data.py --frames`` writes each video as a folder of JPEG frames; the
+    loader reads such a folder as one clip, in a process where PyAV cannot be imported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    small = tmp_path / "small"
+    subprocess.run([sys.executable, str(root / "train" / "compact_data.py"), str(media), "--frames", "--size", "48",
+                    "--out", str(small)], check=True, capture_output=True)
+    frames = sorted((small / "data" / "clip.frames").iterdir())
+    assert [f.name for f in frames] == [f"{k:05d}.jpg" for k in range(12)]
+    blocked = (
+        "import sys, json\n"
+        "class NoAV:\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'av': raise ImportError('no PyAV here')\n"
+        "sys.meta_path.insert(0, NoAV())\n"
+        "from vidcolor.train.data import load_media\n"
+        f"clips = load_media([{str(small)!r}], 48, frames_per_video=6)\n"
+        "print(json.dumps({c.name: len(c.frames) for c in clips}))\n"
+        "assert 'av' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", blocked], check=True, capture_output=True, text=True, cwd=root)
+    assert json.loads(out.stdout) == {"data/clip.frames": 6, **{f"data/photo{k}.jpg": 1 for k in range(4)}}
+    original = {c.name: c.frames for c in load_media([media], 48, frames_per_video=6)}["clip.mp4"]
+    copied = {c.name: c.frames for c in load_media([small], 48, frames_per_video=6)}["data/clip.frames"]
+    assert len(copied) == len(original)
+    assert all((a - b).abs().mean() < 0.03 for a, b in zip(original, copied))  # the same frames, through JPEG

@@ -26,6 +26,8 @@ def train_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate."),
     backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="Start from a trained backbone."),
+    init_weights: Optional[Path] = typer.Option(None, "--init-weights",
+                                                help="Start from trained weights of the same model (e.g. the shipped ones)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     precision: Optional[str] = typer.Option(None, "--precision", help="bf16, fp16 or fp32 (mixed precision on CUDA)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
@@ -44,6 +46,7 @@ def train_command(
     settings = TrainConfig.load(
         config, model=model, steps=steps, batch_size=batch_size, lr=lr, precision=precision,
         backbone_weights=str(backbone_weights) if backbone_weights else None,
+        init_weights=str(init_weights) if init_weights else None,
     )
     weights = train(settings, list(data), out or Path("runs") / model, list(val) or None, device, resume, steps)
     console.log.info(f"wrote {weights}")

@@ -1,5 +1,6 @@
 """A folder of colour originals, as evaluation and training read it: its videos and photos
-(``find_items``), and a video's frames decoded as uint8 RGB (``video_frames``)."""
+(``find_items``), and a video's frames decoded as uint8 RGB (``video_frames``). PyAV is
+imported where a video is opened, so a folder of photos needs none."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import av
 import numpy as np
 
 from vidcolor.errors import CorruptMediaError, InputError
 from vidcolor.io.images import IMAGE_SUFFIXES, read_rgb
-from vidcolor.io.video_reader import MAX_CONSECUTIVE_BAD, open_video
 from vidcolor.console import log
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov"}
@@ -53,6 +52,8 @@ def find_items(data: Path) -> list[Item]:
 
 def video_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
     """Decode a video's frames one at a time as uint8 RGB ``(H, W, 3)`` (the originals)."""
+    from vidcolor.io.video_reader import open_video
+
     container = open_video(path)
     try:
         for count, frame in enumerate(_decoded(container, path), 1):
@@ -63,9 +64,13 @@ def video_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarr
         container.close()
 
 
-def _decoded(container, path: Path) -> Iterator[av.VideoFrame]:
+def _decoded(container, path: Path) -> Iterator["av.VideoFrame"]:  # noqa: F821
     """Every decodable frame of the first video stream, the decoder's last ones included;
     undecodable packets are skipped with one warning, until too many come in a row."""
+    import av
+
+    from vidcolor.io.video_reader import MAX_CONSECUTIVE_BAD
+
     stream = container.streams.video[0]
     stream.thread_type = "SLICE"  # frame threads would hold back the last frames
     bad, consecutive = 0, 0
@@ -91,6 +96,8 @@ def _decoded(container, path: Path) -> Iterator[av.VideoFrame]:
 
 def frame_count(path: Path, max_frames: int | None) -> int:
     """The number of frames a video says it has (0 when unknown), capped by ``max_frames``."""
+    from vidcolor.io.video_reader import open_video
+
     container = open_video(path)
     try:
         stream = container.streams.video[0]

@@ -1,7 +1,9 @@
 """Training data: colour images and video frames, and exemplar pairs made from them.
 
 Media are read once into memory at a reduced size (short side ``load_size``): photos whole,
-videos as up to ``frames_per_video`` evenly spaced frames. Grey and near-grey pictures (no
+videos as up to ``frames_per_video`` evenly spaced frames. A folder named ``NAME.frames``
+holding pictures is one clip, its frames in name order (``train/compact_data.py --frames``
+writes videos so, for machines without PyAV). Grey and near-grey pictures (no
 |ab| above 5, as in Zhang et al.'s recipe) are skipped. Every batch is drawn from a random
 generator seeded by ``(seed, step)``, so a resumed run sees exactly the batches it would have.
 
@@ -26,10 +28,11 @@ import torch.nn.functional as F
 from vidcolor.ops import color
 from vidcolor import console
 from vidcolor.errors import InputError
-from vidcolor.io.media import find_items, frame_count, video_frames
-from vidcolor.io.images import read_rgb
+from vidcolor.io.media import Item, find_items, frame_count, video_frames
+from vidcolor.io.images import IMAGE_SUFFIXES, read_rgb
 
 GREY_AB = 5.0
+FRAMES_SUFFIX = ".frames"  # a folder of a clip's frames
 
 
 @dataclass
@@ -56,9 +59,13 @@ def load_media(folders: list[Path], load_size: int = 160, frames_per_video: int 
     clips: list[Clip] = []
     skipped = 0
     for folder in folders:
-        for item in find_items(folder):
+        for item in _clips_of(find_items(folder)):
             try:
-                if item.kind == "photo":
+                if item.kind == "frames":
+                    paths = sorted(p for p in item.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                    step = max(1, len(paths) // frames_per_video)
+                    frames = [_shrink(read_rgb(p), load_size) for p in paths[::step][:frames_per_video]]
+                elif item.kind == "photo":
                     frames = [_shrink(read_rgb(item.path), load_size)]
                 else:
                     step = max(1, frame_count(item.path, None) // frames_per_video)
@@ -78,6 +85,20 @@ def load_media(folders: list[Path], load_size: int = 160, frames_per_video: int 
     if not clips:
         raise InputError(f"{', '.join(map(str, folders))}: no colour photos or videos to train on")
     return clips
+
+
+def _clips_of(items: list[Item]) -> list[Item]:
+    """The items, with the pictures of each ``NAME.frames`` folder as one item of kind ``frames``."""
+    out, seen = [], set()
+    for item in items:
+        folder = item.path.parent
+        if item.kind == "photo" and folder.suffix == FRAMES_SUFFIX:
+            if folder not in seen:
+                seen.add(folder)
+                out.append(Item(folder, str(Path(item.name).parent), "frames"))
+        else:
+            out.append(item)
+    return out
 
 
 def random_crop(image: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:

@@ -41,6 +41,7 @@ from vidcolor.train.data import ExemplarPairs, load_media, unrelated_count
 from vidcolor.errors import InputError, ModelError
 from vidcolor.models.exemplar.network import ExemplarConfig, ExemplarNet, lightness_to_grey
 from vidcolor.models.exemplar.network import save as save_exemplar
+from vidcolor.models.weights import load_strict
 from vidcolor.train.losses import chrominance_loss, exemplar_losses
 from vidcolor.eval.metrics import psnr
 
@@ -59,6 +60,7 @@ class TrainConfig:
     load_size: int = 160  # media are held in memory with this short side
     backbone: str = "compact"
     backbone_weights: str = ""  # a backbone.safetensors from a `backbone` run
+    init_weights: str = ""  # start from trained weights of the same model (e.g. the shipped ones) and go on training
     width: int = 16  # base width of the exemplar U-Net and of the automatic networks (BENCHMARKS.md, 5.4)
     alpha: float = 0.005  # weight of the perceptual branch
     related_share: float = 0.2  # exemplar: share of pairs of two related pictures
@@ -119,6 +121,10 @@ class Trainer:
     def build(self, config: TrainConfig) -> nn.Module:
         raise NotImplementedError  # pragma: no cover
 
+    def start_from(self, model: nn.Module, path: Path) -> None:
+        """Load trained weights of the same model and layout into ``model`` (strict)."""
+        raise InputError(f"{path}: `init_weights` is not supported for this model")
+
     def prior(self, model: nn.Module, clips) -> torch.Tensor | None:
         return None
 
@@ -150,6 +156,10 @@ class AutomaticTrainer(Trainer):
         cls = automatic.network_class(config.model)
         sizes = {"width": config.width} if "width" in cls.Config.__dataclass_fields__ else {}
         return automatic.create(config.model, **sizes)
+
+    def start_from(self, model, path):
+        trained = automatic.load(path, model.name)
+        load_strict(model, trained.state_dict(), path, f"the {model.name} network of these settings")
 
     def prior(self, model, clips):
         return model.training_prior(clips)
@@ -203,6 +213,18 @@ class ExemplarTrainer(Trainer):
         model = ExemplarNet(ExemplarConfig(backbone=config.backbone, width=config.width))
         _start_from_trained_backbone(config, model.backbone)
         return model
+
+    def start_from(self, model, path):
+        from vidcolor.models.exemplar.network import load
+
+        trained = load(path)
+        mine, theirs = model.config, trained.config
+        if (mine.backbone, mine.width) != (theirs.backbone, theirs.width):
+            raise InputError(f"{path}: a {theirs.backbone} network of width {theirs.width}; "
+                             f"the settings ask for {mine.backbone}, width {mine.width}")
+        # the confidence is calibrated on the finished network (train/calibrate_confidence.py)
+        state = {k: v for k, v in trained.state_dict().items() if not k.startswith("confidence_head.")}
+        load_strict(model, state, path, "the exemplar network of these settings")
 
     def related(self, model, config, clips, device):
         if config.related_share <= 0:
@@ -316,6 +338,10 @@ def train(config: TrainConfig, data: list[Path], run_dir: Path, val: list[Path] 
     optimiser = torch.optim.Adam(trainable, lr=config.lr)
     scaler = torch.amp.GradScaler(dev.type, enabled=config.precision == "fp16" and dev.type == "cuda")
     step = 0
+    if state is None and config.init_weights:
+        if not Path(config.init_weights).is_file():
+            raise InputError(f"{config.init_weights}: no such weights file to start from")
+        kind.start_from(model, Path(config.init_weights))
     if state is not None:
         model.load_state_dict(state["state"])
         optimiser.load_state_dict(state["optimiser"])
