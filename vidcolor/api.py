@@ -62,6 +62,7 @@ def colorize(
     saturation: float | None = None,
     samples: int | None = None,
     seed: int | None = None,
+    post: str | None = None,
 ) -> Path:
     """Colour a film, a photo or a folder of photos; returns the output's path (with
     ``samples`` > 1 the first sample's). The defaults, the checks and the safety are the
@@ -113,7 +114,7 @@ def colorize(
     _check_target(source, target, overwrite, folder=source.is_dir() and not preview,
                   encoder=(codec, crf) if film and not preview else None)
     guide = guidance.build(name, source, decode, temperature, hints, global_hint, saturation, samples, seed,
-                           several_pictures=not film and not preview)
+                           several_pictures=not film and not preview, post=post)
     with output_lock(target):  # a second run writing the same output is refused
         engine = Engine(name, device=device, work_res=work_res, weights=weights, options=guide, **engine_flags(temporal))
         if searched is not None:
@@ -263,7 +264,8 @@ def create(name: str | None = None, weights: PathLike | None = None, device: str
     """A colorizer of numpy frames by model name (default: as ``colorize``'s with a reference);
     ``options`` are the
     automatic networks' guidance (``decode``, ``temperature``, ``global_hint``, ``saturation``,
-    ``seed``), as in :func:`colorize` (hints belong to one picture: give them to ``colorize``)."""
+    ``seed``) and devc's ``post``, as in :func:`colorize` (hints belong to one picture: give
+    them to ``colorize``)."""
     from vidcolor.colorizers import guidance
     from vidcolor.film.engine import Engine
     from vidcolor.film.temporal import MODES, engine_flags
@@ -271,7 +273,7 @@ def create(name: str | None = None, weights: PathLike | None = None, device: str
     name = name or default_reference_model()
     if temporal not in MODES:
         raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
-    unknown = sorted(set(options) - {"decode", "temperature", "global_hint", "saturation", "seed"})
+    unknown = sorted(set(options) - {"decode", "temperature", "global_hint", "saturation", "seed", "post"})
     if unknown:
         raise InputError(f"unknown option {unknown[0]!r} for create()")
     guide = guidance.build(name, None, **options)

@@ -12,7 +12,7 @@ from vidcolor.cli import app
 from vidcolor.models import automatic, official
 from vidcolor.train.loop import models as trainable
 
-MODEL_NAME = re.compile(r"\b(?:exemplar|backbone|transfer|" + "|".join(automatic.names()) + r")\b")
+MODEL_NAME = re.compile(r"\b(?:exemplar|backbone|transfer|devc|" + "|".join(automatic.names()) + r")\b")
 
 
 def _help(command: str, parameter: str) -> str:
@@ -36,4 +36,4 @@ def test_train_and_weights_import_name_what_they_accept():
     assert _named(_help("train", "model")) == set(trainable())
     weights = typer.main.get_command(app).commands["weights"]
     name = next(p for p in weights.commands["import"].params if p.name == "name")
-    assert _named(name.help) == set(official.RELEASES)
+    assert _named(name.help) == set(official.importable())

@@ -67,6 +67,9 @@ def colorize(
     saturation: Optional[float] = typer.Option(None, "--saturation", help="siggraph17: global saturation in [0, 1]."),
     samples: Optional[int] = typer.Option(None, "--samples", help="pixcolor: write N different colorizations (_s1, _s2, ...)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="pixcolor: random seed of the samples (default 0)."),
+    post: Optional[str] = typer.Option(
+        None, "--post", help="devc: the authors' post-processing: authors (ab x 1.25 and their smoother, the default), "
+                             "boost, smooth or none."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; errors only."),
 ) -> None:
     """Colour a film, a photo or a folder of photos."""
@@ -78,6 +81,6 @@ def colorize(
         auto_reference=auto_reference, gallery=gallery, temporal=temporal, work_res=work_res, batch_size=batch_size,
         codec=codec, crf=crf, start=start, end=end, shot_threshold=shot_threshold, preview=preview,
         overwrite=overwrite, resume=resume, report=report, decode=decode, temperature=temperature, hints=hints,
-        global_hint=global_hint, saturation=saturation, samples=samples, seed=seed,
+        global_hint=global_hint, saturation=saturation, samples=samples, seed=seed, post=post,
     )
     console.log.info(f"wrote {target}")

@@ -35,11 +35,11 @@ def weights_list() -> None:
 @weights_app.command("import")
 @reports_errors
 def weights_import(
-    name: str = typer.Argument(..., help="eccv16 or siggraph17."),
-    file: Path = typer.Argument(..., help="The authors' released .pth file."),
+    name: str = typer.Argument(..., help="eccv16, siggraph17 or devc."),
+    file: Path = typer.Argument(..., help="The authors' released .pth file (devc: their zip, or a folder of its files)."),
     any_hash: bool = typer.Option(False, "--any-hash", help="Accept a file of the same layout that is not the release."),
 ) -> None:
-    """Install the authors' released weights (sha256, keys and shapes checked) for --auto --model NAME."""
+    """Install the authors' released weights (sha256, keys and shapes checked) for --model NAME."""
     from vidcolor.models.official import import_release
 
     target = import_release(name, file, any_hash=any_hash)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import vidcolor.colorizers.automatic  # noqa: F401  (each registers itself)
+import vidcolor.colorizers.devc  # noqa: F401
 import vidcolor.colorizers.exemplar  # noqa: F401
 import vidcolor.colorizers.transfer  # noqa: F401
 from vidcolor.colorizers.base import COLORIZERS, Colorizer, register

@@ -1,8 +1,8 @@
-"""What a user tells the automatic networks, read and checked once: decoding and
-temperature (eccv16), local hints, a global hint image and saturation (siggraph17, and the
-global hint for larsson's histogram transfer), samples and seed (pixcolor). Each network
-declares the options it takes (``OPTIONS``); an option is refused, with the models that take
-it, when the chosen model would ignore it."""
+"""What a user tells the networks, read and checked once: decoding and temperature
+(eccv16), local hints, a global hint image and saturation (siggraph17, and the global hint
+for larsson's histogram transfer), samples and seed (pixcolor); the post-processing of
+``devc``. Each automatic network declares the options it takes (``OPTIONS``); an option is
+refused, with the models that take it, when the chosen model would ignore it."""
 
 from __future__ import annotations
 
@@ -41,17 +41,25 @@ def _refuse_unused(model: str, given: dict) -> None:
 
 def build(model: str, source: Path, decode: str | None = None, temperature: float | None = None,
           hints: Path | None = None, global_hint: Path | None = None, saturation: float | None = None,
-          samples: int | None = None, seed: int | None = None, several_pictures: bool = True) -> AutoOptions | None:
+          samples: int | None = None, seed: int | None = None, several_pictures: bool = True,
+          post: str | None = None):
     """The ``AutoOptions`` for ``model`` colouring ``source`` (an image, a film or a folder);
-    None for the models that take a reference (which take none of these options).
-    ``several_pictures``: the output may be several pictures (``--samples``)."""
+    for ``devc`` its ``DEVCPost`` (from ``post``); None for the other models that take a
+    reference (which take none of these options). ``several_pictures``: the output may be
+    several pictures (``--samples``)."""
     given = {"decode": decode, "temperature": temperature, "hints": hints, "global_hint": global_hint,
              "saturation": saturation, "samples": samples, "seed": seed}
+    if post is not None and model != "devc":
+        raise InputError(f"`post` is for `model=devc`, not {model}")
     if model not in automatic_names():
         for option, value in given.items():
             if value is not None:
                 raise InputError(f"`{option}` is for the automatic networks (`auto` with `model`), "
                                  f"not {model}")
+        if model == "devc" and post is not None:
+            from vidcolor.colorizers.devc import DEVCPost
+
+            return DEVCPost.named(post)
         return None
     _refuse_unused(model, given)
     if samples is not None and samples > 1 and not several_pictures:

@@ -68,12 +68,21 @@ def map_state(state: dict[str, torch.Tensor], model: torch.nn.Module, path: Path
     return mapped
 
 
+def importable() -> list[str]:
+    """The models whose authors' release ``import_release`` takes."""
+    return sorted([*RELEASES, "devc"])
+
+
 def import_release(name: str, path: Path | str, folder: Path | None = None, any_hash: bool = False) -> Path:
     """Check, map and install the authors' ``name`` weights from ``path``; returns the
     installed file. ``any_hash`` accepts a file of the same layout whose sha256 is not the
-    release's (weights fine-tuned from it, say)."""
+    release's (weights fine-tuned from it, say). ``devc``: see ``vidcolor.models.devc.release``."""
+    if name == "devc":
+        from vidcolor.models.devc.release import import_release as import_devc
+
+        return import_devc(path, folder)
     if name not in RELEASES:
-        raise InputError(f"no released weights are known for {name!r}; importable: {', '.join(sorted(RELEASES))}")
+        raise InputError(f"no released weights are known for {name!r}; importable: {', '.join(importable())}")
     release, path = RELEASES[name], Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")

@@ -131,6 +131,10 @@ def sha256(path: Path | str) -> str:
     return digest.hexdigest()
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def manifest(folder: Path | None = None) -> list[dict]:
     """The entries of ``MANIFEST.json`` in ``folder`` (default: the weights folder); none
     when there is no manifest."""
