@@ -114,7 +114,7 @@ def test_exemplar_training_on_imagenet_vgg19_weights(tmp_path, media):
     assert torch.equal(model.backbone.features[0].weight, torch.load(vgg)["features.0.weight"])
 
 
-@pytest.mark.parametrize("name", automatic.names())
+@pytest.mark.parametrize("name", automatic.trainable())
 def test_automatic_networks_learn_and_resume(tmp_path, media, name):
     """A few steps on tiny data: the loss on a fixed batch falls, the exported file loads,
     and a run split by --resume ends with the same weights as one run straight through."""
@@ -216,7 +216,7 @@ def test_every_recipe_loads_and_names_its_model():
     from pathlib import Path
 
     recipes = sorted((Path(__file__).resolve().parents[2] / "train").glob("*.toml"))
-    assert {r.stem.split("_")[0] for r in recipes} == {"backbone", "exemplar", *automatic.names()}
+    assert {r.stem.split("_")[0] for r in recipes} == {"backbone", "exemplar", *automatic.trainable()}
     for recipe in recipes:  # exemplar_cpu.toml: another form of the exemplar recipe
         assert TrainConfig.load(recipe).model == recipe.stem.split("_")[0]
 

@@ -35,7 +35,7 @@ def weights_list() -> None:
 @weights_app.command("import")
 @reports_errors
 def weights_import(
-    name: str = typer.Argument(..., help="eccv16, siggraph17 or devc."),
+    name: str = typer.Argument(..., help="eccv16, siggraph17, devc or ddcolor."),
     file: Path = typer.Argument(..., help="The authors' released .pth file (devc: their zip, or a folder of its files)."),
     any_hash: bool = typer.Option(False, "--any-hash", help="Accept a file of the same layout that is not the release."),
 ) -> None:

@@ -27,10 +27,11 @@ class AutomaticColorizer(Colorizer):
         super().__init__(device)
         path = Path(weights) if weights else default_weights(self.name)
         if path is None:
-            how = f"import the authors' release with 'vidcolor weights import {self.name} FILE', or " \
-                if self.name in official.RELEASES else ""
-            raise ModelError(f"model {self.name!r} has no installed weights; {how}train it with "
-                             f"'vidcolor train {self.name}' and pass `weights=FILE`")
+            how = [f"import the authors' release with 'vidcolor weights import {self.name} FILE'"] \
+                if self.name in official.importable() else []
+            if automatic.network_class(self.name).TRAINABLE:
+                how.append(f"train it with 'vidcolor train {self.name}' and pass `weights=FILE`")
+            raise ModelError(f"model {self.name!r} has no installed weights; {', or '.join(how)}")
         self.net = automatic.load(path, self.name, self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)

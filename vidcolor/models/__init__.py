@@ -2,4 +2,4 @@
 weights (``weights``) and the authors' released checkpoints (``official``). Importing this
 package registers every network."""
 
-from vidcolor.models import eccv16, larsson, pixcolor, siggraph17  # noqa: F401  (they register themselves)
+from vidcolor.models import ddcolor, eccv16, larsson, pixcolor, siggraph17  # noqa: F401  (they register themselves)

@@ -65,6 +65,7 @@ class AutomaticNetwork(nn.Module):
     name: str = ""
     OPTIONS: tuple[str, ...] = ()
     RANK: int = 100  # place in the measured quality of the shipped weights (1: best), for the default
+    TRAINABLE: bool = True  # ``vidcolor train NAME`` trains it (False: the authors' weights only)
 
     def colorize(self, lightness: torch.Tensor, options: AutoOptions = AutoOptions()) -> torch.Tensor:
         raise NotImplementedError  # pragma: no cover - each network has its own
@@ -88,6 +89,11 @@ NETWORKS = Registry("automatic model")
 register = NETWORKS.register
 names = NETWORKS.names
 network_class = NETWORKS.get
+
+
+def trainable() -> list[str]:
+    """The networks ``vidcolor train`` trains."""
+    return [name for name in names() if network_class(name).TRAINABLE]
 
 
 config_from_dict = weights.load_config

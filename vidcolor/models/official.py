@@ -70,17 +70,21 @@ def map_state(state: dict[str, torch.Tensor], model: torch.nn.Module, path: Path
 
 def importable() -> list[str]:
     """The models whose authors' release ``import_release`` takes."""
-    return sorted([*RELEASES, "devc"])
+    return sorted([*RELEASES, "devc", "ddcolor"])
 
 
 def import_release(name: str, path: Path | str, folder: Path | None = None, any_hash: bool = False) -> Path:
     """Check, map and install the authors' ``name`` weights from ``path``; returns the
     installed file. ``any_hash`` accepts a file of the same layout whose sha256 is not the
-    release's (weights fine-tuned from it, say). ``devc``: see ``vidcolor.models.devc.release``."""
+    release's (weights fine-tuned from it, say). ``devc`` and ``ddcolor``: see their ``release``."""
     if name == "devc":
         from vidcolor.models.devc.release import import_release as import_devc
 
         return import_devc(path, folder)
+    if name == "ddcolor":
+        from vidcolor.models.ddcolor.release import import_release as import_ddcolor
+
+        return import_ddcolor(path, folder, any_hash)
     if name not in RELEASES:
         raise InputError(f"no released weights are known for {name!r}; importable: {', '.join(importable())}")
     release, path = RELEASES[name], Path(path)

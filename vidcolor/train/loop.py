@@ -250,8 +250,9 @@ TRAINERS = {"exemplar": ExemplarTrainer, "backbone": BackboneTrainer}
 
 
 def models() -> tuple[str, ...]:
-    """What ``vidcolor train`` trains: the exemplar network, the backbone, every automatic network."""
-    return (*TRAINERS, *automatic.names())
+    """What ``vidcolor train`` trains: the exemplar network, the backbone, the automatic networks
+    that are trained here (not DDColor, whose weights are the authors')."""
+    return (*TRAINERS, *automatic.trainable())
 
 
 def trainer(name: str) -> Trainer:
