@@ -263,7 +263,7 @@ def tiny(tmp_path_factory):
     return state, path, installed
 
 
-def test_import_recognises_checks_and_installs(tiny):
+def test_import_recognises_checks_and_installs(tiny, monkeypatch):
     state, path, installed = tiny
     net = automatic.load(installed, "ddcolor")
     assert (net.config.encoder, net.config.decoder, net.config.num_queries, net.config.input_size) == ("tiny", "multi", 100, 512)
@@ -274,6 +274,9 @@ def test_import_recognises_checks_and_installs(tiny):
     assert entry["parameters"] == 55_006_640 and entry["source"]["official"] is False
     result = run_cli("weights", "import", "ddcolor", path)
     assert_clean_error(result, "sha256", "none of the published", "--any-hash")
+    monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(installed.parent))
+    listed = run_cli("weights", "list").stdout
+    assert "ddcolor\tddcolor.safetensors\t55.0 M parameters, from ddcolor_paper_tiny.pth (not the published file)\tok" in listed
 
 
 def test_forward_pass_matches_the_authors_computation(tiny):

@@ -196,7 +196,7 @@ def authors_colornet(s, x):
 
 # --- tests ----------------------------------------------------------------------------------
 
-def test_import_checks_and_installs_the_release(release, tmp_path):
+def test_import_checks_and_installs_the_release(release, tmp_path, monkeypatch):
     states, zipped, installed = release
     assert installed.name == "devc.safetensors"
     entry = next(e for e in json.loads((installed.parent / "MANIFEST.json").read_text())["weights"] if e["name"] == "devc")
@@ -211,6 +211,8 @@ def test_import_checks_and_installs_the_release(release, tmp_path):
     folder = tmp_path / "unpacked"
     with zipfile.ZipFile(zipped) as archive:
         archive.extractall(folder)
+    monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(installed.parent))
+    assert "devc\tdevc.safetensors\t59.7 M parameters, from colorization_checkpoint.zip\tok" in run_cli("weights", "list").stdout
     again = import_release(folder, tmp_path / "w2")
     assert torch.equal(load(again).colornet.conv10_ab.weight, states["colornet"]["conv10_ab.weight"])
 

@@ -17,7 +17,7 @@ app.add_typer(weights_app, name="weights")
 @weights_app.command("list")
 @reports_errors
 def weights_list() -> None:
-    """Each installed weights file: model, file, parameters, training steps, and its status."""
+    """Each installed weights file: model, file, parameters, training steps or source, and its status."""
     from vidcolor.models import weights
 
     entries = weights.manifest()
@@ -26,10 +26,7 @@ def weights_list() -> None:
         return
     for entry in entries:
         problem = weights.verify(entry)
-        params = f"{entry['parameters'] / 1e6:.1f} M parameters" if "parameters" in entry else ""
-        steps = f"{entry['training']['steps']} steps" if "steps" in entry.get("training", {}) else ""
-        details = ", ".join(x for x in (params, steps) if x)
-        typer.echo(f"{entry['name']}\t{entry['file']}\t{details}\t{'ok' if problem is None else problem}")
+        typer.echo(f"{entry['name']}\t{entry['file']}\t{weights.describe(entry)}\t{'ok' if problem is None else problem}")
 
 
 @weights_app.command("import")

@@ -165,6 +165,18 @@ def verify(entry: dict, folder: Path | None = None) -> str | None:
     return None
 
 
+def describe(entry: dict) -> str:
+    """A manifest entry in a few words: parameters, then its training steps or its source."""
+    parts = [f"{entry['parameters'] / 1e6:.1f} M parameters"] if "parameters" in entry else []
+    if "steps" in entry.get("training", {}):
+        parts.append(f"{entry['training']['steps']} steps")
+    source = entry.get("source")
+    if isinstance(source, dict):
+        official = source.get("official", True)
+        parts.append(f"from {source.get('release') or source.get('file')}" + ("" if official else " (not the published file)"))
+    return ", ".join(parts)
+
+
 def add_to_manifest(entry: dict, folder: Path | None = None) -> None:
     """Add ``entry`` to the folder's manifest, replacing an entry of the same name
     (written whole, then renamed)."""
