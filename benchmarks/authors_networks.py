@@ -90,6 +90,8 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=8, help="timed frames per configuration (default 8)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--sizes", nargs="+", choices=list(CLIPS), default=list(CLIPS))
+    p.add_argument("--models", nargs="+", choices=["devc", "ddcolor_tiny", "ddcolor_large"],
+                   default=["devc", "ddcolor_tiny", "ddcolor_large"])
     args = p.parse_args()
     rows, results = [], []
     with tempfile.TemporaryDirectory(prefix="vidcolor-authors-") as tmp:
@@ -97,6 +99,8 @@ def main() -> None:
         for size in args.sizes:
             source = common.video(args, CLIPS[size])
             for model, key, work_sizes in CONFIGS:
+                if key not in args.models:
+                    continue
                 for work_res in work_sizes[size]:
                     run = subprocess.run([sys.executable, __file__, "--one", model, str(files[key]), str(source),
                                           str(work_res), str(args.frames), args.device],
