@@ -9,7 +9,9 @@ the clip are decoded, a reference is prepared (devc: the clip's first frame in c
 batch warms up, then the frames go through ``Engine.colorize`` in batches of 4 as one shot
 (the model and the full-size stages: guided upsampling, legal colour, RGB), timed;
 decoding and encoding are not included (``throughput.py`` measures the whole pipeline).
-Peak memory is the process's maximum resident set size.
+Peak memory is the run's maximum resident set size, read by a small parent process
+(``RUSAGE_CHILDREN``): on Linux a process's own ``ru_maxrss`` also counts the memory of the
+process that forked it.
 
 The authors' working sizes: DEVC colours at 216x384 (``--work-res 216``); DDColor resizes
 every picture to 512x512 and brings ab back to the picture's own size (``--work-res`` at the
@@ -21,7 +23,6 @@ frame's short side).
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,14 @@ from pathlib import Path
 import common
 
 CLIPS = {"360p": "bbb_360p_bunny.mp4", "1080p": "bbb_1080p_5s.avi"}
+# a small parent: runs the measurement (which writes its figures to a file) and adds its peak RSS
+LAUNCH = """
+import json, resource, subprocess, sys
+subprocess.run(sys.argv[2:], check=True)
+result = json.loads(open(sys.argv[1]).read())
+result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+open(sys.argv[1], "w").write(json.dumps(result))
+"""
 CONFIGS = [  # model, weights file, work resolution per size (None: vidcolor's default, 256)
     ("devc", "devc", {"360p": [256, 216], "1080p": [256, 216]}),
     ("ddcolor", "ddcolor_tiny", {"360p": [256, 360], "1080p": [256, 1080]}),
@@ -60,7 +69,6 @@ def measure(model: str, weights: str, source: str, work_res: int, frames: int, d
 
     rgb, _ = common.decode_rgb(Path(source), max_frames=frames + 4)
     greys = [common.grey_levels(f) for f in rgb]
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     engine = Engine(model, device=device, work_res=work_res, weights=weights)
     prepared = engine.prepare(rgb[0]) if engine.needs_reference else engine.prepare(None)
     engine.colorize(greys[:4], prepared, sequence=True)  # warm-up
@@ -74,17 +82,15 @@ def measure(model: str, weights: str, source: str, work_res: int, frames: int, d
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"frames": done, "seconds": seconds, "fps": done / seconds, "s_per_frame": seconds / done,
-            "peak_rss_mib": peak / 1024, "rss_before_model_mib": base / 1024,
             "chroma": float(np.abs(out.astype(np.int16)[..., 0] - out.astype(np.int16)[..., 2]).mean()),
             "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None}
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        model, weights, source, work_res, frames, device = sys.argv[2:8]
-        print(json.dumps(measure(model, weights, source, int(work_res), int(frames), device)))
+        model, weights, source, work_res, frames, device, out = sys.argv[2:9]
+        Path(out).write_text(json.dumps(measure(model, weights, source, int(work_res), int(frames), device)))
         return
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=8, help="timed frames per configuration (default 8)")
@@ -102,10 +108,11 @@ def main() -> None:
                 if key not in args.models:
                     continue
                 for work_res in work_sizes[size]:
-                    run = subprocess.run([sys.executable, __file__, "--one", model, str(files[key]), str(source),
-                                          str(work_res), str(args.frames), args.device],
-                                         capture_output=True, text=True, check=True)
-                    r = json.loads(run.stdout.strip().splitlines()[-1])
+                    out = Path(tmp) / "result.json"
+                    subprocess.run([sys.executable, "-c", LAUNCH, str(out), sys.executable, __file__, "--one", model,
+                                    str(files[key]), str(source), str(work_res), str(args.frames), args.device, str(out)],
+                                   check=True)
+                    r = json.loads(out.read_text())
                     r.update(model=key, size=size, work_res=work_res)
                     results.append(r)
                     rows.append([key, size, work_res, f"{r['fps']:.3f}", f"{r['s_per_frame']:.2f}",
