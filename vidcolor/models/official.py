@@ -37,15 +37,20 @@ RELEASES = {
 }
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(source, where: Path | str | None = None) -> dict[str, torch.Tensor]:
+    """A PyTorch state dict from ``source`` (a path or a binary file object), read without
+    running pickled code; one held under ``state_dict`` or ``params`` is unwrapped and a
+    ``module.`` prefix dropped. ``where`` names it in errors (default: ``source``)."""
+    where = where or source
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ModelError(f"{path}: not a readable PyTorch state dict ({type(e).__name__})") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+        raise ModelError(f"{where}: not a readable PyTorch state dict ({type(e).__name__})") from None
+    for wrapper in ("state_dict", "params"):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path}: not a PyTorch state dict of tensors")
+        raise ModelError(f"{where}: not a PyTorch state dict of tensors")
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 

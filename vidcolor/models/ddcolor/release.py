@@ -23,7 +23,7 @@ from vidcolor.errors import InputError, ModelError
 from vidcolor.models import automatic, weights
 from vidcolor.models.ddcolor.encoder import VARIANTS
 from vidcolor.models.ddcolor.network import DDColor
-from vidcolor.models.official import map_state
+from vidcolor.models.official import map_state, read_state_dict
 
 PUBLISHED = {  # sha256 of each published file (the Hugging Face LFS records of piddnad's model zoo)
     "789781789db1bafc2165e1cf9658580f871cce64a81901ec49127877813f10b9": "ddcolor_paper.pth",
@@ -37,15 +37,7 @@ DROPPED = ("encoder.arch.head_cls.",)
 
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"{path}: not a readable PyTorch state dict ({type(e).__name__})") from None
-    if isinstance(state, dict) and isinstance(state.get("params"), dict):
-        state = state["params"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path}: not a PyTorch state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in state.items() if not k.startswith(DROPPED)}
+    return {k: v for k, v in read_state_dict(path).items() if not k.startswith(DROPPED)}
 
 
 def variant(state: dict[str, torch.Tensor], path: Path) -> DDColor.Config:

@@ -17,12 +17,11 @@ import io
 import zipfile
 from pathlib import Path
 
-import torch
 
 from vidcolor.errors import InputError, ModelError
 from vidcolor.models import weights
 from vidcolor.models.devc.network import DEVC, save
-from vidcolor.models.official import map_state
+from vidcolor.models.official import map_state, read_state_dict
 
 RELEASE = "colorization_checkpoint.zip"
 FILES = {  # our sub-network: the release's file
@@ -30,16 +29,6 @@ FILES = {  # our sub-network: the release's file
     "colornet": "colornet_iter_76000.pth",
     "vgg": "vgg19_conv.pth",
 }
-
-
-def _read(data: bytes, where: str) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"{where}: not a readable PyTorch state dict ({type(e).__name__})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{where}: not a PyTorch state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in state.items()}
 
 
 def read_release(path: Path) -> dict[str, tuple[bytes, str]]:
@@ -74,7 +63,7 @@ def import_release(path: Path | str, folder: Path | None = None) -> Path:
     state, sources = {}, {}
     for part, (data, where) in files.items():
         module = getattr(model, part)
-        mapped = map_state(_read(data, where), module, Path(where), f"DEVC {part} ({FILES[part]})")
+        mapped = map_state(read_state_dict(io.BytesIO(data), where), module, Path(where), f"DEVC {part} ({FILES[part]})")
         state.update({f"{part}.{k}": v for k, v in mapped.items()})
         sources[FILES[part]] = weights.sha256_bytes(data)
     model.load_state_dict(state)
