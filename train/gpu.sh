@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The exemplar network's GPU form: train/exemplar.toml on one GPU within a time budget
-# (default 9 minutes), from the shipped network, with a compact copy of the data that
-# travels with the working tree (under 64 MiB in all) and needs no PyAV there.
+# The GPU form of a recipe: train/$MODEL.toml (default exemplar) on one GPU within a time
+# budget (default 9 minutes), from the shipped weights of that model where there are some,
+# with a compact copy of the data that travels with the working tree (under 64 MiB in all)
+# and needs no PyAV there.
 #
 # Prepared here, once:
 #   python train/compact_data.py runs/data/train ../shared/train --frames --quality 85 --out runs/gpu_data/train
@@ -9,19 +10,26 @@
 #   kornia's wheels for the GPU machine's Python in .whl/ (where it lacks kornia)
 # On the GPU machine, carrying runs/gpu_data and .whl:
 #   bash train/gpu.sh            # then, here: train/calibrate_confidence.py on the result
+#   MODEL=siggraph17 bash train/gpu.sh    # an automatic network (INIT= trains it from scratch)
 # Tried on the CPU at tiny size:
 #   DEVICE=cpu STEPS=3 BATCH=4 SECONDS_BUDGET=120 bash train/gpu.sh
 #
-# Settings (environment): DATA (runs/gpu_data), RUN (the run folder; $OUT/exemplar_gpu when
-# $OUT is set, else runs/exemplar_gpu), DEVICE (cuda), STEPS (2500), BATCH (32),
+# Settings (environment): MODEL (exemplar), INIT (the weights to start from; default the
+# shipped vidcolor/weights/$MODEL.safetensors where it exists), DATA (runs/gpu_data), RUN (the
+# run folder; $OUT/${MODEL}_gpu when $OUT is set, else runs/${MODEL}_gpu), DEVICE (cuda),
+# STEPS (2500), BATCH (32),
 # PRECISION (bf16 on cuda), SECONDS_BUDGET (540): when the budget is spent, training stops
 # with a checkpoint and the weights are exported from it; `--resume` continues it later.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+MODEL=${MODEL:-exemplar}
+[ -f "train/$MODEL.toml" ] || { echo "train/$MODEL.toml: no such recipe" >&2; exit 1; }
+if [ -z "${INIT+set}" ] && [ -f "vidcolor/weights/$MODEL.safetensors" ]; then INIT=vidcolor/weights/$MODEL.safetensors; fi
+INIT=${INIT:-}
 DATA=${DATA:-runs/gpu_data}
-RUN=${RUN:-${OUT:+$OUT/exemplar_gpu}}
-RUN=${RUN:-runs/exemplar_gpu}
+RUN=${RUN:-${OUT:+$OUT/${MODEL}_gpu}}
+RUN=${RUN:-runs/${MODEL}_gpu}
 DEVICE=${DEVICE:-cuda}
 STEPS=${STEPS:-2500}
 BATCH=${BATCH:-32}
@@ -43,9 +51,9 @@ from pathlib import Path
 
 from vidcolor.train.loop import TrainConfig, train
 
-data, run, device, steps, batch, precision, resume = sys.argv[1:8]
-config = TrainConfig.load(Path("train/exemplar.toml"), steps=int(steps), batch_size=int(batch), precision=precision,
-                          init_weights="vidcolor/weights/exemplar.safetensors")
+data, run, device, steps, batch, precision, resume, model, init = sys.argv[1:10]
+config = TrainConfig.load(Path(f"train/{model}.toml"), steps=int(steps), batch_size=int(batch), precision=precision,
+                          init_weights=init or None)
 resumed = resume == "resume"
 try:
     weights = train(config, [Path(data) / "train"], Path(run), [Path(data) / "val"], device, resumed,
@@ -58,11 +66,12 @@ print(f"wrote {weights}")
 start=$(date +%s)
 # at the budget, SIGINT: the loop writes its checkpoint and stops; the weights of that step are exported
 status=0
-timeout -s INT "$SECONDS_BUDGET" python3 -c "$DRIVER" "$DATA" "$RUN" "$DEVICE" "$STEPS" "$BATCH" "$PRECISION" new || status=$?
+timeout -s INT "$SECONDS_BUDGET" python3 -c "$DRIVER" "$DATA" "$RUN" "$DEVICE" "$STEPS" "$BATCH" "$PRECISION" new \
+    "$MODEL" "$INIT" || status=$?
 if [ "$status" -eq 124 ]; then
     step=$(python3 -c "import torch; print(torch.load('$RUN/checkpoint.pt', map_location='cpu', weights_only=False)['step'])")
     echo "time budget spent at step $step; exporting the weights of that step"
-    python3 -c "$DRIVER" "$DATA" "$RUN" "$DEVICE" "$step" "$BATCH" "$PRECISION" resume
+    python3 -c "$DRIVER" "$DATA" "$RUN" "$DEVICE" "$step" "$BATCH" "$PRECISION" resume "$MODEL" "$INIT"
 elif [ "$status" -ne 0 ]; then
     exit "$status"
 fi
