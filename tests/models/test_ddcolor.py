@@ -369,3 +369,16 @@ def test_ddcolor_colours_photos_a_film_a_preview_and_an_evaluation(tiny, tmp_pat
     assert result.code == 0, result.output
     assert json.loads((tmp_path / "e.json").read_text())
     assert_clean_error(run_cli("train", "ddcolor", "--data", originals, "--out", tmp_path / "run"), "unknown model")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_ddcolor_on_cuda_agrees_with_the_cpu(tiny):
+    from vidcolor.colorizers import create
+
+    _, _, installed = tiny
+    lightness = torch.rand(1, 1, 40, 72, generator=torch.Generator().manual_seed(9)) * 100
+    out = {}
+    for device in ("cpu", "cuda"):
+        with torch.no_grad():
+            out[device] = create("ddcolor", device=device, weights=installed).colorize(lightness.to(device)).cpu()
+    assert (out["cpu"] - out["cuda"]).abs().mean() < 0.05 * out["cpu"].abs().mean() + 0.5  # bf16 autocast on the GPU

@@ -358,3 +358,21 @@ def test_fast_global_smoother_solves_the_weighted_least_squares_lines():
     smoothed = fast_global_smoother(noisy, step * 4, lam=500.0, sigma_color=4.0)
     assert (smoothed - step).abs().mean() < 0.5 * (noisy - step).abs().mean()
     assert smoothed[..., 8:].mean() - smoothed[..., :8].mean() > 38
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_devc_on_cuda_agrees_with_the_cpu(release):
+    """On CUDA the correspondence runs through the fused matching kernel."""
+    from vidcolor.colorizers import create
+    from vidcolor.colorizers.devc import DEVCPost
+
+    _, _, installed = release
+    reference = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(7))
+    frames = color.rgb_to_lab(torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(8)))[:, :1]
+    out = {}
+    for device in ("cpu", "cuda"):
+        colorizer = create("devc", device=device, weights=installed, options=DEVCPost.named("none"))
+        with torch.no_grad():
+            warped = colorizer.net.warp(frames.to(device), colorizer.prepare(reference))
+        out[device] = warped.similarity.cpu()
+    assert torch.allclose(out["cpu"], out["cuda"], atol=1e-2)
