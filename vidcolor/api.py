@@ -73,7 +73,7 @@ def colorize(
     from vidcolor.film.engine import Engine
     from vidcolor.film.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
     from vidcolor.film.preview import write_preview
-    from vidcolor.film.references import folder_references, gather_references
+    from vidcolor.film.references import folder_references, gather_references, keyframe_mapping
     from vidcolor.film.shots import DEFAULT_THRESHOLD
     from vidcolor.film.temporal import MODES, engine_flags
     from vidcolor.io.atomic import output_lock
@@ -101,9 +101,10 @@ def colorize(
         if gallery is None:
             raise ReferenceImageError(f"`auto_reference` needs a folder of colour images: `gallery=DIR` (or {GALLERY_VARIABLE})")
     name = choose_model(model, auto, bool(references) or auto_reference)
-    # a folder of references is searched as a gallery when the model has deep features
-    searched = Path(gallery) if auto_reference else (references[0] if len(references) == 1 and references[0].is_dir()
-                                                      else None)
+    # a folder of references is searched as a gallery when the model has deep features; a
+    # folder of keyframes exported by `vidcolor shots` maps each shot to its own
+    searched = Path(gallery) if auto_reference else (
+        references[0] if len(references) == 1 and references[0].is_dir() and not keyframe_mapping(references[0]) else None)
     refs = gather_references(references) if references and searched is None else None
     film = not source.is_dir() and not is_image_path(source)
     if report and (not film or preview):

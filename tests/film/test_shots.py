@@ -206,7 +206,11 @@ def test_shots_command_lists_the_cuts_and_exports_keyframes(tmp_path, four_shot_
     assert rows[0][1] == 0 and rows[-1][2] == sum(LENGTHS) - 1
     assert all(rows[k][2] + 1 == rows[k + 1][1] for k in range(len(rows) - 1))
     exported = sorted(p.name for p in keyframes.iterdir())
-    assert exported == [f"shot_{k:04d}.png" for k in range(len(LENGTHS))]
+    assert exported == ["keyframes.csv", *(f"shot_{k:04d}.png" for k in range(len(LENGTHS)))]
+    mapping = [line.split(",") for line in (keyframes / "keyframes.csv").read_text().splitlines()]
+    assert mapping[0] == ["shot_index", "reference_path", "start_time"]
+    assert [(int(k), name, float(t)) for k, name, t in mapping[1:]] == [
+        (k, f"shot_{k:04d}.png", pytest.approx(start / 24, abs=1e-3)) for k, (_, start, _) in enumerate(rows)]
     decoded = read_clip(four_shot_film).grey
     for k, (_, start, _) in enumerate(rows):
         image = cv2.imread(str(keyframes / f"shot_{k:04d}.png"), cv2.IMREAD_GRAYSCALE)
@@ -234,3 +238,37 @@ def test_shots_command_with_a_range(tmp_path, four_shot_film):
 
 def test_shots_command_bad_threshold(four_shot_film):
     assert_clean_error(run_cli("shots", four_shot_film, "--threshold", "0"), "--shot-threshold")
+
+
+def test_keyframes_coloured_automatically_round_trip_through_reference(tmp_path, four_shot_film):
+    """``--export-keyframes DIR --auto``: each shot's first frame coloured by an automatic
+    network, and keyframes.csv; ``--reference DIR`` then gives every shot its own keyframe,
+    with whatever colour a colourist gave it."""
+    import json
+
+    from conftest import mean_chroma
+
+    keyframes = tmp_path / "kf"
+    run = run_cli("shots", four_shot_film, "--export-keyframes", keyframes, "--auto", "--model", "eccv16", "-q")
+    assert run.code == 0, run.stderr
+    decoded = read_clip(four_shot_film).grey
+    rows = parse_table(run.stdout)
+    for k, (_, start, _) in enumerate(rows):
+        rgb = cv2.cvtColor(cv2.imread(str(keyframes / f"shot_{k:04d}.png")), cv2.COLOR_BGR2RGB)
+        assert mean_chroma(rgb) > 1.0  # coloured, on the frame's own lightness
+        assert np.abs(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(int) - decoded[start]).mean() < 6.0
+    # a colourist repaints shot 2's keyframe in green
+    green = np.zeros((H, W, 3), np.uint8)
+    green[..., 1] = 160
+    cv2.imwrite(str(keyframes / "shot_0002.png"), cv2.cvtColor(green, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "four_color.mp4"
+    run = run_cli(four_shot_film, "--reference", keyframes, "--model", "transfer", "-o", out, "--report", "-q")
+    assert run.code == 0, run.stderr
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert [s["reference"] for s in report["shots"]] == [f"shot_{k:04d}.png" for k in range(len(rows))]
+    coloured = read_clip(out).rgb
+    shot2 = coloured[rows[2][1] + 1].astype(int)
+    assert (shot2[..., 1] - shot2[..., 0]).mean() > 5  # the repainted green came through
+    assert_clean_error(run_cli("shots", four_shot_film, "--auto"), "--export-keyframes")
+    assert_clean_error(run_cli("shots", four_shot_film, "--export-keyframes", tmp_path / "k2", "--model", "transfer"),
+                       "not an automatic network")

@@ -116,12 +116,22 @@ def _read_mapping(path: Path) -> dict[int, Path]:
     return mapping
 
 
+KEYFRAMES = "keyframes.csv"  # the mapping ``vidcolor shots --export-keyframes DIR`` writes beside the keyframes
+
+
+def keyframe_mapping(folder: Path) -> Path | None:
+    """The mapping of shots to keyframes in a folder exported by ``vidcolor shots``, if any."""
+    path = Path(folder) / KEYFRAMES
+    return path if Path(folder).is_dir() and path.is_file() else None
+
+
 def gather_references(items: list[Path]) -> ReferenceSet:
-    """``--reference`` values (images, folders of images, mapping files) -> a ReferenceSet."""
+    """``--reference`` values (images, folders of images, mapping files) -> a ReferenceSet.
+    A folder of exported keyframes stands for its mapping (each shot its own keyframe)."""
     paths: list[Path] = []
     by_shot: dict[int, Path] = {}
     for item in items:
-        item = Path(item)
+        item = keyframe_mapping(item) or Path(item)
         if item.is_dir():
             found, _ = list_images(item)
             if not found:
