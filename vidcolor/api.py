@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 PathLike = Union[str, Path]
 MAX_BATCH = 256  # a batch's frames are all in memory at full size
 DEFAULT_MODEL = "exemplar"  # with a reference, where its weights are installed (BENCHMARKS.md, 11)
+AUTO_MODES = ("keyframes", "per-frame")  # films in automatic mode (``auto_mode``)
 FALLBACK_MODEL = "transfer"  # with a reference, without them
 GALLERY_VARIABLE = "VIDCOLOR_GALLERY"
 
@@ -63,12 +64,17 @@ def colorize(
     samples: int | None = None,
     seed: int | None = None,
     post: str | None = None,
+    auto_mode: str = "keyframes",
+    key_every: float = 4.0,
 ) -> Path:
     """Colour a film, a photo or a folder of photos; returns the output's path (with
     ``samples`` > 1 the first sample's). The defaults, the checks and the safety are the
     command's: see ``vidcolor --help`` and the README (films are resumable with ``resume``,
     every output is written whole, then renamed). ``report``: a film's shots, each with its
-    reference and match confidence, in a JSON file beside the output."""
+    reference and match confidence, in a JSON file beside the output. ``auto_mode``: a film
+    in automatic mode is coloured by ``keyframes`` (coloured by the automatic network, carried
+    through each shot by the exemplar network: ``vidcolor.film.keyframes``; at least one every
+    ``key_every`` seconds) or ``per-frame``; keyframes need the exemplar network's weights."""
     from vidcolor.colorizers import guidance
     from vidcolor.film.engine import Engine
     from vidcolor.film.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
@@ -94,6 +100,10 @@ def colorize(
         raise InputError("`shot_threshold` must be in (0, 1]")
     if temporal not in MODES:
         raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
+    if auto_mode not in AUTO_MODES:
+        raise InputError(f"`auto_mode={auto_mode}`: choose {', '.join(AUTO_MODES)}")
+    if not key_every > 0:
+        raise InputError("`key_every` must be a positive number of seconds")
     if auto_reference:
         if references:
             raise InputError("`auto_reference` picks references from `gallery`; leave out `reference`")
@@ -133,10 +143,31 @@ def colorize(
                 "model": name, "weights": str(weights) if weights else "installed",
                 "references": [str(r) for r in references], "gallery": str(gallery) if auto_reference else None,
                 "work_res": work_res, "temporal": temporal, "shot_threshold": shot_threshold,
-                "guidance": [decode, temperature, hints, global_hint, saturation, seed],
+                "guidance": [decode, temperature, hints, global_hint, saturation, seed, post],
             }
-            colorize_video(source, target, engine, refs, options, resume=resume, settings=settings)
+            strategy = None
+            if not engine.needs_reference and auto_mode == "keyframes":
+                strategy = keyframe_strategy(engine, device, work_res, temporal, key_every)
+                settings.update(auto_mode=auto_mode if strategy is not None else "per-frame", key_every=key_every)
+            colorize_video(source, target, strategy.engine if strategy is not None else engine, refs, options,
+                           resume=resume, settings=settings, strategy=strategy)
     return target
+
+
+def keyframe_strategy(auto, device: str, work_res: int, temporal: str, key_every: float):
+    """Automatic keyframes carried by the exemplar network (``AutoKeyframes``), or None (with a
+    note: the film is coloured frame by frame) where its weights are not installed."""
+    from vidcolor.film.engine import Engine
+    from vidcolor.film.keyframes import AutoKeyframes
+    from vidcolor.film.temporal import engine_flags
+    from vidcolor.console import log
+    from vidcolor.models.weights import default_weights
+
+    if default_weights(DEFAULT_MODEL) is None:
+        log.info(f"the {DEFAULT_MODEL} network's weights are not installed: the film is coloured frame by frame")
+        return None
+    propagate = Engine(DEFAULT_MODEL, device=device, work_res=work_res, **engine_flags(temporal))
+    return AutoKeyframes(propagate, auto, key_every)
 
 
 def _check_target(source: Path, target: Path, overwrite: bool, folder: bool, encoder: tuple[str, int] | None) -> None:

@@ -67,6 +67,10 @@ def colorize(
     saturation: Optional[float] = typer.Option(None, "--saturation", help="siggraph17: global saturation in [0, 1]."),
     samples: Optional[int] = typer.Option(None, "--samples", help="pixcolor: write N different colorizations (_s1, _s2, ...)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="pixcolor: random seed of the samples (default 0)."),
+    auto_mode: str = typer.Option(
+        "keyframes", "--auto-mode", help="Film with --auto: keyframes (coloured automatically, carried through each shot "
+                                         "by the exemplar network) or per-frame."),
+    key_every: float = typer.Option(4.0, "--key-every", help="Film with --auto keyframes: at least one keyframe every N seconds."),
     post: Optional[str] = typer.Option(
         None, "--post", help="devc: the authors' post-processing: authors (ab x 1.25 and their smoother, the default), "
                              "boost, smooth or none."),
@@ -81,6 +85,7 @@ def colorize(
         auto_reference=auto_reference, gallery=gallery, temporal=temporal, work_res=work_res, batch_size=batch_size,
         codec=codec, crf=crf, start=start, end=end, shot_threshold=shot_threshold, preview=preview,
         overwrite=overwrite, resume=resume, report=report, decode=decode, temperature=temperature, hints=hints,
-        global_hint=global_hint, saturation=saturation, samples=samples, seed=seed, post=post,
+        global_hint=global_hint, saturation=saturation, samples=samples, seed=seed, post=post, auto_mode=auto_mode,
+        key_every=key_every,
     )
     console.log.info(f"wrote {target}")

@@ -37,6 +37,9 @@ def eval_command(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Evaluate at most N frames of each video."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     work_res: int = typer.Option(256, "--work-res", help="Short side (pixels) at which colour is predicted."),
+    auto_mode: str = typer.Option(
+        "per-frame", "--auto-mode", help="Automatic models on videos: per-frame, or keyframes as films are coloured."),
+    key_every: float = typer.Option(4.0, "--key-every", help="With --auto-mode keyframes: a keyframe at least every N seconds."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; the table and errors only."),
 ) -> None:
     """Measure quality and speed on colour originals: grey them, colour them, compare, with baselines."""
@@ -60,6 +63,8 @@ def eval_command(
         sheet=sheet,
         weights=weights,
         temporal=temporal,
+        auto_mode=auto_mode,
+        key_every=key_every,
     )
     typer.echo(format_table(report))
     if json_out is not None:

@@ -179,6 +179,8 @@ class Evaluation:
     batch_size: int = 4
     shot_threshold: float = DEFAULT_THRESHOLD
     runs: list[ItemRun] = field(default_factory=list)
+    keyframes_from: Engine | None = None  # automatic keyframe mode: the automatic model's engine (``engine`` carries)
+    key_every: float = 4.0
 
     @property
     def device(self) -> torch.device:
@@ -240,8 +242,9 @@ class Evaluation:
         if self.reference_mode == "none":
             reference = None
         t0 = time.perf_counter()
-        prepared = self.engine.prepare(reference)
-        model_out = self.engine.colorize([grey], prepared)
+        engine = self.keyframes_from or self.engine  # a photo is its own keyframe
+        prepared = engine.prepare(reference)
+        model_out = engine.colorize([grey], prepared)
         run.model_seconds += time.perf_counter() - t0
         if self.engine.colorizer.confidence is not None:
             run.confidence += [float(c) for c in self.engine.colorizer.confidence]
@@ -254,6 +257,10 @@ class Evaluation:
         """The film loop's reference strategy for this mode."""
         if self.reference_mode == "keyframe":
             return KeyframeReferences(self.engine)
+        if self.keyframes_from is not None:
+            from vidcolor.film.keyframes import AutoKeyframes
+
+            return AutoKeyframes(self.engine, self.keyframes_from, self.key_every)
         return FixedReference(self.engine, exemplar if self.reference_mode == "exemplar" else None)
 
     def video(self, item: Item, exemplar: np.ndarray | None, keep_sheet: bool, max_frames: int | None) -> ItemRun:
@@ -304,13 +311,17 @@ def evaluate(
     weights: Path | None = None,
     temporal: str = DEFAULT_MODE,
     engine: Engine | None = None,
+    auto_mode: str = "per-frame",
+    key_every: float = 4.0,
 ) -> dict:
     """Evaluate ``model`` on every video and photo under ``data_dir``; returns the report
     (see :func:`format_table` and the module docstring). ``sheet``: also write a PNG
     contact sheet (rows: grey, reference, output, original) of the first ``sheet_items``
     items (the middle evaluated frame of a video). ``engine``: one already built, used
     instead of ``model``'s with ``device``, ``work_res``, ``weights`` and ``temporal`` (to
-    compare variants of a model side by side)."""
+    compare variants of a model side by side). ``auto_mode="keyframes"`` (automatic models):
+    films as ``vidcolor FILM --auto`` colours them by default, keyframes coloured by the model
+    and carried by the exemplar network (``vidcolor.film.keyframes``)."""
     if reference_mode not in REFERENCE_MODES:
         raise InputError(f"`reference_mode={reference_mode}`: choose {', '.join(REFERENCE_MODES)}")
     if max_frames is not None and max_frames < 1:
@@ -329,10 +340,20 @@ def evaluate(
         )
     if temporal not in MODES:
         raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
+    if auto_mode not in ("keyframes", "per-frame"):
+        raise InputError(f"`auto_mode={auto_mode}`: choose keyframes, per-frame")
+    if auto_mode == "keyframes" and reference_mode != "none":
+        raise InputError("`auto_mode=keyframes` is for automatic models (`reference_mode=none`)")
     if engine is None:
         engine = Engine(model, device=device, work_res=work_res, weights=weights, **engine_flags(temporal))
     work_res = engine.work_res
-    ev = Evaluation(engine, reference_mode, batch_size, shot_threshold)
+    if auto_mode == "keyframes":
+        from vidcolor.api import DEFAULT_MODEL
+
+        carry = Engine(DEFAULT_MODEL, device=device, work_res=work_res, **engine_flags(temporal))
+        ev = Evaluation(carry, reference_mode, batch_size, shot_threshold, keyframes_from=engine, key_every=key_every)
+    else:
+        ev = Evaluation(engine, reference_mode, batch_size, shot_threshold)
     started = time.perf_counter()
     references: list[str | None] = []
     skipped: list[dict] = []
@@ -360,6 +381,8 @@ def evaluate(
     if not ev.runs:
         raise InputError(f"{data_dir}: none of the {len(items)} item(s) could be evaluated")
     report = build_report(ev, data_dir, model, work_res, max_frames, references, skipped, time.perf_counter() - started)
+    if auto_mode == "keyframes":
+        report["auto_mode"], report["key_every"] = auto_mode, key_every
     if sheet is not None:
         write_sheet(sheet, [r for r in ev.runs if r.sheet])
         report["sheet"] = str(sheet)

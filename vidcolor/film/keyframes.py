@@ -53,3 +53,76 @@ class KeyframeExport:
         with atomic_output(path) as partial:
             partial.write_text("\n".join(lines) + "\n")
         return path
+
+
+# -- automatic colour for films, by keyframes ------------------------------------------------
+
+DARK, BRIGHT = 0.06, 0.94  # mean grey level (of 1) below or above which a frame makes no keyframe
+BINS = 32
+
+
+def histogram(grey: np.ndarray) -> np.ndarray:
+    """The frame's grey-level histogram (32 bins, summing to 1): what it shows, whatever moves."""
+    levels = eight_bit(grey)
+    counts = np.bincount((levels.ravel() // (256 // BINS)).astype(np.int64), minlength=BINS).astype(np.float64)
+    return counts / counts.sum()
+
+
+class Keyframe:
+    """A frame chosen to be coloured automatically and carried over the frames that follow it."""
+
+    def __init__(self, index: int, time: float, grey: np.ndarray):
+        self.index, self.time, self.grey = index, time, grey
+        self.histogram = histogram(grey)
+        self.usable = DARK <= float(eight_bit(grey).mean()) / 255.0 <= BRIGHT
+
+    def __str__(self) -> str:
+        return f"keyframe {self.index} at {self.time:.2f} s"
+
+
+class AutoKeyframes:
+    """The film loop's reference strategy in automatic keyframe mode: each shot's first frame
+    is a keyframe, and so is a later frame of the shot when ``key_every`` seconds have passed
+    since the last keyframe, when the picture has drifted from it (half the L1 distance of
+    their grey-level histograms above ``drift``: new content, not motion), or when the last
+    keyframe was near black or near
+    white and this frame is not. A keyframe is coloured by the automatic ``auto`` engine
+    when it is first needed (so a resumed film chooses the same keyframes and colours only
+    those it uses); the frames that follow it are coloured by ``engine`` (the exemplar
+    network) with it as their reference, so the colour stays put between keyframes."""
+
+    def __init__(self, engine, auto, key_every: float = 4.0, drift: float = 0.3):
+        if key_every <= 0:
+            raise InputError("`key_every` must be a positive number of seconds")
+        self.engine, self.auto = engine, auto
+        self.key_every, self.drift = key_every, drift
+        self.key: Keyframe | None = None
+        self._prepared: tuple[int, object] | None = None
+
+    def choose(self, shot: Shot, frame) -> Keyframe:
+        self.key = Keyframe(frame.index, frame.time, frame.grey)
+        return self.key
+
+    def renew(self, frame) -> Keyframe | None:
+        """A new keyframe at this frame of the shot, or None to keep the last one."""
+        key = self.key
+        candidate = Keyframe(frame.index, frame.time, frame.grey)
+        if key is not None and not candidate.usable:
+            return None
+        if key is None or not key.usable or frame.time - key.time >= self.key_every \
+                or 0.5 * float(np.abs(candidate.histogram - key.histogram).sum()) > self.drift:
+            self.key = candidate
+            return candidate
+        return None
+
+    def prepare(self, choice: Keyframe):
+        if self._prepared is None or self._prepared[0] != choice.index:
+            rgb = self.auto.colorize([choice.grey], None)[0]
+            self._prepared = (choice.index, self.engine.prepare(rgb))
+        return self._prepared[1]
+
+    def name(self, choice: Keyframe) -> str:
+        return str(choice)
+
+    def check_unused(self, shots: int) -> None:
+        """Nothing to check: every keyframe belongs to the film."""

@@ -10,6 +10,8 @@ what users get. The frames are decoded once, by the caller; the loop:
 - asks a :class:`ShotReferences` strategy for each shot's reference at the shot's first
   frame (one fixed reference, the best match among several, a mapping by shot index, the
   original colour of the first frame...), and has it prepared when the shot is first coloured;
+  a strategy with ``renew(frame)`` may give a shot another reference at any later frame
+  (automatic keyframes, ``vidcolor.film.keyframes``);
 - resets the engine's temporal state at every cut and at every segment start
   (``starts_segment``: frame indices that are multiples of the segment length, so that a
   resumed film, and an evaluation of the same film, are the same frame for frame);
@@ -117,6 +119,7 @@ class FilmLoop:
         self.shots = 0
         state = {"choice": None, "prepared_shot": -1, "prepared": None, "started": False}
         batch: list = []
+        renew = getattr(self.references, "renew", None)
 
         def colour() -> Iterator[Batch]:
             if not batch:
@@ -141,6 +144,11 @@ class FilmLoop:
                     shot = Shot(self.shots, index, index + 1, frame.time, frame.time)
                     state["choice"] = self.references.choose(shot, frame)
                     self.shots += 1
+                elif renew is not None:
+                    choice = renew(frame)  # another reference within the shot (keyframes)
+                    if choice is not None:
+                        yield from colour()
+                        state["choice"], state["prepared_shot"] = choice, -1
                 if index < self.skip:
                     continue
                 fresh = starts_shot or self.starts_segment(index) or not state["started"]

@@ -106,13 +106,14 @@ class ChosenReferences:
 
 
 def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSet | None, options: VideoOptions,
-                   resume: bool = False, settings: dict | None = None) -> int:
+                   resume: bool = False, settings: dict | None = None, strategy=None) -> int:
     """Colorize a film into ``output``; returns the number of frames written. The film is
     decoded once and coloured by the film loop (``vidcolor.film.loop``: shots found on the
     way, each with its reference); the frames go into resumable segments
     (``vidcolor.io.segments``); ``resume`` continues an interrupted run made with the same
-    ``settings`` (what else decides the colours: model, weights, references...)."""
-    references = ChosenReferences(engine, refs)
+    ``settings`` (what else decides the colours: model, weights, references...). ``strategy``:
+    how the shots get their references, when not from ``refs`` (automatic keyframes)."""
+    references = strategy if strategy is not None else ChosenReferences(engine, refs)
     key = fingerprint(source, {**(settings or {}), "codec": options.codec, "crf": options.crf, "start": options.start,
                                "end": options.end, "segment_seconds": segments_module.SEGMENT_SECONDS})
     written = 0
