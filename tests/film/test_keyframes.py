@@ -101,3 +101,48 @@ def test_eval_measures_films_coloured_by_keyframes(tmp_path):
     assert report["auto_mode"] == "keyframes" and report["summary"]["video"]["frames"] == 8
     assert report["summary"]["photo"]["items"] == 1
     assert_clean_error(run_cli("eval", originals, "--model", "transfer", "--auto-mode", "keyframes"), "--reference-mode none")
+
+
+def test_a_killed_keyframe_run_resumes_to_the_same_film(tmp_path):
+    """Keyframes are chosen on every frame, the skipped ones too, so a resumed film has the
+    same keyframes, and the same colours, as one coloured straight through."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import json
+
+    from conftest import subprocess_env, write_clip
+    from vidcolor.io.segments import work_folder
+
+    def finished_segments(folder):
+        try:
+            return json.loads((folder / "segments.json").read_text())["segments"]
+        except (OSError, ValueError):
+            return []
+
+    film = write_clip(tmp_path / "film.mp4", frames=600, size=(96, 64), audio="aac")
+    args = ("--auto", "--model", "eccv16", "--key-every", "2", "--work-res", "48")
+    straight = tmp_path / "straight.mp4"
+    assert run_cli(film, *args, "-o", straight, "-q").code == 0
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vidcolor", str(film), *args, "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
+    try:
+        deadline = time.monotonic() + 120
+        while not finished_segments(work_folder(out)) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert finished_segments(work_folder(out)) and proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    run = run_cli(film, *args, "-o", out, "--resume")
+    assert run.code == 0 and "resuming" in run.stderr, run.output
+    resumed, whole = read_clip(out), read_clip(straight)
+    assert resumed.frames == whole.frames == 600 and resumed.audio == whole.audio
+    difference = np.abs(np.stack(resumed.rgb).astype(int) - np.stack(whole.rgb).astype(int))
+    assert difference.mean() < 4.0  # libx264 does not give the same bits twice for these frames (test_resume.py)
