@@ -340,16 +340,16 @@ def evaluate(
         )
     if temporal not in MODES:
         raise InputError(f"`temporal={temporal}`: choose {', '.join(MODES)}")
-    if auto_mode not in ("keyframes", "per-frame"):
-        raise InputError(f"`auto_mode={auto_mode}`: choose keyframes, per-frame")
+    from vidcolor.api import AUTO_MODES, DEFAULT_MODEL
+
+    if auto_mode not in AUTO_MODES:
+        raise InputError(f"`auto_mode={auto_mode}`: choose {', '.join(AUTO_MODES)}")
     if auto_mode == "keyframes" and reference_mode != "none":
         raise InputError("`auto_mode=keyframes` is for automatic models (`reference_mode=none`)")
     if engine is None:
         engine = Engine(model, device=device, work_res=work_res, weights=weights, **engine_flags(temporal))
     work_res = engine.work_res
     if auto_mode == "keyframes":
-        from vidcolor.api import DEFAULT_MODEL
-
         carry = Engine(DEFAULT_MODEL, device=device, work_res=work_res, **engine_flags(temporal))
         ev = Evaluation(carry, reference_mode, batch_size, shot_threshold, keyframes_from=engine, key_every=key_every)
     else:

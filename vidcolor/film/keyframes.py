@@ -61,9 +61,9 @@ DARK, BRIGHT = 0.06, 0.94  # mean grey level (of 1) below or above which a frame
 BINS = 32
 
 
-def histogram(grey: np.ndarray) -> np.ndarray:
-    """The frame's grey-level histogram (32 bins, summing to 1): what it shows, whatever moves."""
-    levels = eight_bit(grey)
+def histogram(levels: np.ndarray) -> np.ndarray:
+    """The grey-level histogram of 8-bit levels (32 bins, summing to 1): what a frame shows,
+    whatever moves."""
     counts = np.bincount((levels.ravel() // (256 // BINS)).astype(np.int64), minlength=BINS).astype(np.float64)
     return counts / counts.sum()
 
@@ -73,8 +73,9 @@ class Keyframe:
 
     def __init__(self, index: int, time: float, grey: np.ndarray):
         self.index, self.time, self.grey = index, time, grey
-        self.histogram = histogram(grey)
-        self.usable = DARK <= float(eight_bit(grey).mean()) / 255.0 <= BRIGHT
+        levels = eight_bit(grey)
+        self.histogram = histogram(levels)
+        self.usable = DARK <= float(levels.mean()) / 255.0 <= BRIGHT
 
     def __str__(self) -> str:
         return f"keyframe {self.index} at {self.time:.2f} s"
