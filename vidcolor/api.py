@@ -83,6 +83,7 @@ def colorize(
     from vidcolor.film.shots import DEFAULT_THRESHOLD
     from vidcolor.film.temporal import MODES, engine_flags
     from vidcolor.io.atomic import output_lock
+    from vidcolor.io.content import identity
     from vidcolor.io.images import is_image_path
 
     source = Path(source)
@@ -139,11 +140,13 @@ def colorize(
         else:
             options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size,
                                    shot_threshold=shot_threshold, report=report)
-            settings = {  # what else decides the colours: a resumed run must share it
-                "model": name, "weights": str(weights) if weights else "installed",
-                "references": [str(r) for r in references], "gallery": str(gallery) if auto_reference else None,
+            settings = {  # what else decides the colours: a resumed run must share it (files by content)
+                "model": name, "weights": identity(Path(weights)) if weights else "installed",
+                "references": [identity(r) for r in references],
+                "gallery": identity(Path(gallery)) if auto_reference else None,
                 "work_res": work_res, "temporal": temporal, "shot_threshold": shot_threshold,
-                "guidance": [decode, temperature, hints, global_hint, saturation, seed, post],
+                "guidance": [decode, temperature, *(identity(Path(p)) if p else None for p in (hints, global_hint)),
+                             saturation, seed, post],
             }
             strategy = None
             if not engine.needs_reference and auto_mode == "keyframes":

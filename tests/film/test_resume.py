@@ -4,6 +4,7 @@ segments, ``--resume`` completes it, and the result matches an uninterrupted run
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import (assert_clean_error, colour_reference, partial_files, read_clip, run_cli, subprocess_env,
+from conftest import (assert_clean_error, colour_reference, moving_grey, partial_files, read_clip, run_cli, subprocess_env,
                       write_clip, write_png)
 from vidcolor.io.segments import work_folder
 
@@ -43,9 +44,9 @@ def finished_segments(folder: Path) -> list[dict]:
         return []
 
 
-def test_killed_run_resumes_to_the_same_film(tmp_path, film, straight):
-    reference = next(straight.parents[1].glob("ref*/ref.png"))
-    out = tmp_path / "out.mp4"
+def killed_run(film: Path, reference: Path, out: Path) -> list[dict]:
+    """Start colouring ``film`` into ``out``, SIGKILL it once a segment is finished; returns
+    the finished segments left in the resume folder."""
     folder = work_folder(out)
     proc = subprocess.Popen([sys.executable, "-m", "vidcolor", str(film), "-r", str(reference), "-o", str(out), *ARGS],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
@@ -62,7 +63,14 @@ def test_killed_run_resumes_to_the_same_film(tmp_path, film, straight):
             proc.kill()
             proc.communicate()
     assert not out.exists()
-    kept = finished_segments(folder)
+    return finished_segments(folder)
+
+
+def test_killed_run_resumes_to_the_same_film(tmp_path, film, straight):
+    reference = next(straight.parents[1].glob("ref*/ref.png"))
+    out = tmp_path / "out.mp4"
+    folder = work_folder(out)
+    kept = killed_run(film, reference, out)
     assert 1 <= len(kept) < 3
     # without --resume's settings: refused, nothing lost
     run = run_cli(film, "-r", reference, "-o", out, "--work-res", "64", "--temporal", "smooth", "--resume")
@@ -98,3 +106,29 @@ def test_a_new_run_replaces_an_old_unfinished_one(tmp_path, film, straight):
     run = run_cli(film, "-r", reference, "-o", out, *ARGS, "-q")
     assert run.code == 0, run.output
     assert read_clip(out, pixels=False).frames == 600 and not folder.exists()
+
+
+def test_resume_from_another_path(tmp_path, film, straight):
+    """A shared disk mounted elsewhere: the same film and reference reached by other paths
+    (copies, with other times) resume the run; another film with the same name does not."""
+    reference = next(straight.parents[1].glob("ref*/ref.png"))
+    out = tmp_path / "shared" / "out.mp4"
+    out.parent.mkdir()
+    kept = killed_run(film, reference, out)
+    assert kept
+    elsewhere = tmp_path / "mnt" / "archive"
+    elsewhere.mkdir(parents=True)
+    moved_film, moved_ref = elsewhere / "film.mp4", elsewhere / "ref.png"
+    shutil.copyfile(film, moved_film)
+    shutil.copyfile(reference, moved_ref)
+    (tmp_path / "other").mkdir()
+    other = write_clip(tmp_path / "other" / "film.mp4", frames=600, size=(96, 64), audio="aac",
+                       content=lambda i, w, h: moving_grey(i + 5, w, h))
+    run = run_cli(other, "-r", moved_ref, "-o", out, *ARGS, "--resume")
+    assert_clean_error(run, "another source", "--resume")
+    assert finished_segments(work_folder(out)) == kept
+    run = run_cli(moved_film, "-r", moved_ref, "-o", out, *ARGS, "--resume")
+    assert run.code == 0, run.output
+    assert f"{sum(s['frames'] for s in kept)} frames already done" in run.stderr
+    resumed, source = read_clip(out, pixels=False), read_clip(film, pixels=False)
+    assert resumed.frames == 600 and resumed.times == source.times and resumed.audio == source.audio

@@ -11,7 +11,8 @@ segments are decoded again (decoding is cheap beside colorization) but not color
 the next segment starts where they end. Every segment starts afresh (the temporal state is
 reset at its first frame in every run), so a resumed film is the same, frame for frame and
 timestamp for timestamp, as one made in a single run. A folder made with other settings
-or from another source is refused by ``--resume``, and replaced by a run without it.
+or from another source is refused by ``--resume``, and replaced by a run without it; the
+source is known by its content, so the folder resumes from any path the film is reached by.
 
 Only finished segments stay in the folder: the unfinished one is removed when the run stops
 (an interruption, a full disk), or by ``--resume`` after a run that was killed. The manifest
@@ -37,6 +38,7 @@ from pathlib import Path
 import av
 
 from vidcolor.io.atomic import as_output_error, partial_path
+from vidcolor.io.content import film_identity
 from vidcolor.errors import InputError, OutputError
 from vidcolor.io.video_reader import VideoInfo, VideoReader
 from vidcolor.io.video_writer import VideoWriter
@@ -52,10 +54,10 @@ def work_folder(output: Path) -> Path:
 
 
 def fingerprint(source: Path, settings: dict) -> dict:
-    """What a resumed run must share with the first: the source file and the settings."""
-    stat = source.stat()
-    return {"source": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "settings": json.loads(json.dumps(settings, default=str))}
+    """What a resumed run must share with the first: the source film's content and stream
+    layout (not its path or time: a shared disk may be mounted elsewhere on another machine,
+    ``vidcolor.io.content``) and the settings."""
+    return {"source": film_identity(source), "settings": json.loads(json.dumps(settings, default=str))}
 
 
 def segment_length(rate) -> int:

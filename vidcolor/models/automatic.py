@@ -52,7 +52,7 @@ class Hint:
 @dataclass
 class AutoOptions:
     decode: str = "annealed"  # eccv16: annealed | mean | mode
-    temperature: float = 0.38  # eccv16 annealed mean (Zhang et al. 2016)
+    temperature: float | None = None  # eccv16 annealed mean; None: the one tuned with its weights
     hints: list[Hint] = field(default_factory=list)  # siggraph17 local hints
     global_hint: torch.Tensor | None = None  # sRGB (1, 3, H, W) in [0, 1]: siggraph17, larsson
     saturation: float | None = None  # siggraph17 global saturation hint, in [0, 1]

@@ -70,6 +70,7 @@ class ECCV16(AutomaticNetwork):
     class Config:
         width: int = 64  # channels of block 1 (the paper's 64; blocks 2-4 double it up to 8x)
         logit_scale: float = 1.0  # raw logits = output x this (the authors' release: 0.38)
+        temperature: float = quantize.TEMPERATURE  # annealed mean's T, tuned per weights (train/tune_decoding.py)
 
     def __init__(self, config: "ECCV16.Config" = Config()):
         super().__init__()
@@ -112,7 +113,8 @@ class ECCV16(AutomaticNetwork):
     def colorize(self, lightness: torch.Tensor, options: AutoOptions = AutoOptions()) -> torch.Tensor:
         padded, (h, w) = pad_to(lightness, 8)
         probs = self.distribution(padded)
-        ab = quantize.decode(probs, options.decode, options.temperature, self.bin_centres().float())
+        temperature = self.config.temperature if options.temperature is None else options.temperature
+        ab = quantize.decode(probs, options.decode, temperature, self.bin_centres().float())
         ab = F.interpolate(ab, size=padded.shape[-2:], mode="bilinear", align_corners=False)
         return ab[..., :h, :w]
 
