@@ -88,5 +88,11 @@ class DeviceError(VidcolorError):
     exit_code = 2
 
 
+class BatchError(VidcolorError):
+    """Some jobs of a batch failed (the others were coloured; each failure is in its report)."""
+
+    exit_code = 1
+
+
 class CorruptMediaError(InputError):
     """Too many undecodable frames in a row."""

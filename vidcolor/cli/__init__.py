@@ -15,10 +15,11 @@ import vidcolor.cli.recommend  # noqa: F401
 import vidcolor.cli.train  # noqa: F401
 import vidcolor.cli.weights  # noqa: F401
 import vidcolor.cli.palette  # noqa: F401
+import vidcolor.cli.batch  # noqa: F401
 from vidcolor import stopping
 from vidcolor.cli.app import app
 
-COMMANDS = {"colorize", "shots", "eval", "train", "recommend", "weights", "palette"}
+COMMANDS = {"colorize", "shots", "eval", "train", "recommend", "weights", "palette", "batch"}
 
 
 def normalize_argv(argv: list[str]) -> list[str]:

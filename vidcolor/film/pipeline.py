@@ -114,11 +114,12 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
     ``settings`` (what else decides the colours: model, weights, references...). ``strategy``:
     how the shots get their references, when not from ``refs`` (automatic keyframes)."""
     references = strategy if strategy is not None else ChosenReferences(engine, refs)
-    key = fingerprint(source, {**(settings or {}), "codec": options.codec, "crf": options.crf, "start": options.start,
-                               "end": options.end, "segment_seconds": segments_module.SEGMENT_SECONDS})
     written = 0
     with VideoReader(source, start=options.start, end=options.end, copy=False) as reader:
         info = reader.info
+        key = fingerprint(source, {**(settings or {}), "codec": options.codec, "crf": options.crf,
+                                   "start": options.start, "end": options.end,
+                                   "segment_seconds": segments_module.SEGMENT_SECONDS})
         segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key, resume)
         done = segments.done
         if done:

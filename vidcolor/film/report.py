@@ -7,7 +7,7 @@ log as the shot ends, and, with ``report``, into a small JSON file beside the ou
 
     {"film": "film.mp4", "output": "film_color.mp4", "model": "exemplar", "frames": 240,
      "resumed_from": 0, "shots": [{"shot": 0, "start_frame": 0, "start_time": 0.0, "frames": 120,
-                "reference": "ref.jpg", "confidence": 0.81}, ...]}
+                "reference": "ref.jpg", "confidence": 0.81, "colourfulness": 31.2}, ...]}
 
 A resumed run reports the shots it coloured itself (from where it went on).
 """
@@ -19,8 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vidcolor.console import log
+from vidcolor.eval.metrics import colourfulness
 from vidcolor.io.atomic import atomic_output
 
+SUBSAMPLE = 4  # colourfulness is measured on every 4th pixel of every 4th row
 LOW_CONFIDENCE = 0.5  # a shot below this is named in the log as needing a better reference
 
 
@@ -32,6 +34,7 @@ class ShotEntry:
     frames: int = 0
     reference: str | None = None
     confidence: float | None = None  # the mean of its frames', once the shot has ended
+    colourfulness: float | None = None  # the mean of its frames' (Hasler and Suesstrunk 2003)
 
 
 class ShotReport:
@@ -41,6 +44,7 @@ class ShotReport:
     def __init__(self):
         self.shots: list[ShotEntry] = []
         self._seen: list[float] = []  # the current shot's per-frame confidences
+        self._colour: list[float] = []  # and colourfulness
 
     def add(self, batch, reference: str | None) -> None:
         first = batch.frames[0]
@@ -49,12 +53,18 @@ class ShotReport:
             self.shots.append(ShotEntry(batch.shot, first.index, round(float(first.time), 3), reference=reference))
         self.shots[-1].frames += len(batch.frames)
         self._seen += batch.confidence or []
+        self._colour += [colourfulness(rgb[::SUBSAMPLE, ::SUBSAMPLE]) for rgb in batch.rgb]
 
     def _finish(self) -> None:
         seen, self._seen = self._seen, []
-        if not self.shots or not seen:
+        colour, self._colour = self._colour, []
+        if not self.shots:
             return
         entry = self.shots[-1]
+        if colour:
+            entry.colourfulness = round(sum(colour) / len(colour), 2)
+        if not seen:
+            return
         entry.confidence = round(sum(seen) / len(seen), 3)
         how = "; a better reference would help" if entry.confidence < LOW_CONFIDENCE else ""
         log.info(f"shot {entry.shot} (from {entry.start_time:.2f} s): confidence {entry.confidence:.2f}{how}")

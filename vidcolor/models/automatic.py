@@ -35,6 +35,7 @@ import torch.nn as nn
 
 from vidcolor.models import weights
 from vidcolor.models.registry import Registry
+from vidcolor.models.kept import kept
 
 
 @dataclass
@@ -115,6 +116,7 @@ def save(model: nn.Module, path: Path | str, extra: dict | None = None) -> None:
     weights.save_module(model, path, model.name, model.config, extra)
 
 
+@kept
 def load(path: Path | str, name: str | None = None, device: torch.device | str = "cpu") -> nn.Module:
     """A network from a file written by ``save``; ``name``, when given, must match."""
     stored = weights.read_model(path, name)

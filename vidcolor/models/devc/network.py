@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from vidcolor.models.exemplar.correspondence import match
 from vidcolor.models.exemplar.matching import flatten
+from vidcolor.models.kept import kept
 
 CAFFE_MEAN_BGR = (0.40760392, 0.45795686, 0.48501961)  # 103.939, 116.779, 123.68 over 255
 VGG_STAGES = ((3, 64, 64), (64, 128, 128), (128, 256, 256, 256, 256), (256, 512, 512, 512, 512),
@@ -281,6 +282,7 @@ def save(model: DEVC, path, extra: dict | None = None) -> None:
     weights.save_module(model, path, MODEL_NAME, None, extra)
 
 
+@kept
 def load(path, device: torch.device | str = "cpu") -> DEVC:
     """A ``DEVC`` from a file written by ``save`` (strict: every key, every shape)."""
     from vidcolor.models import weights

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from vidcolor.errors import ModelError
 from vidcolor.models.registry import Registry
+from vidcolor.models.kept import kept
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -170,6 +171,7 @@ def save(backbone: Backbone, path: Path | str) -> None:
     weights.save_module(backbone, path, "backbone", extra={"backbone": backbone.name})
 
 
+@kept
 def load(path: Path | str, device: torch.device | str = "cpu") -> Backbone:
     """A backbone from a file written by ``save``, the backbone of an exemplar checkpoint, or
     (``.pth``/``.pt``) ImageNet VGG-19 from a torchvision ``vgg19`` state dict."""

@@ -20,6 +20,7 @@ from vidcolor.ops import color
 from vidcolor.models import weights
 from vidcolor.ops.color import lightness_to_grey  # noqa: F401  (also imported from here)
 from vidcolor.models.exemplar.correspondence import Correspondence, Tracker, correspond
+from vidcolor.models.kept import kept
 
 INPUT_CHANNELS = 13
 LEVELS = 5  # feature pyramid levels: five similarity maps each way
@@ -202,6 +203,7 @@ def save(model: ExemplarNet, path: Path | str, extra: dict | None = None) -> Non
     weights.save_module(model, path, MODEL_NAME, model.config, extra)
 
 
+@kept
 def load(path: Path | str, device: torch.device | str = "cpu") -> ExemplarNet:
     """An ``ExemplarNet`` from a file written by ``save`` (strict: every key, every shape)."""
     stored = weights.read_model(path, MODEL_NAME)

@@ -1,0 +1,108 @@
+"""A batch on a Ray cluster: one actor per worker, jobs handed to whichever is free.
+
+Each worker is a Ray actor that reserves one CPU (and ``gpus_per_worker`` GPUs: Ray then
+shows it only its own, so ``device=auto`` takes them), colours with one torch thread per
+CPU and keeps its networks loaded between jobs (``vidcolor.models.kept``). The driver keeps
+every worker busy with one job at a time, the rest queued, so a long film does not hold
+back the jobs behind it on other workers. A worker that dies (its process killed, its
+machine gone) is started again by Ray and its job is run again, up to ``retries`` times;
+the job then resumes from the segments the dead worker finished, through the same files,
+locks and renames as any run, so a crashed worker leaves nothing broken and two workers
+never write one output. Results are written to the output folder, which every machine
+must reach at the same path as the driver (a shared disk): the sources too, or give their
+paths as each machine mounts them.
+
+``address="local"`` starts a cluster on this machine for the batch (``workers`` CPUs, by
+default all of them, listening on 127.0.0.1 only) and stops it at the end; any other
+address joins a running cluster (``ray start --head`` on one machine, ``ray start
+--address=HEAD:6379`` on the others), where ``workers`` defaults to its CPUs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from vidcolor.batch.plan import Job
+from vidcolor.errors import InputError
+
+LOOPBACK = "127.0.0.1"
+
+
+class Worker:
+    """A Ray actor's state: the batch's options and the loaded networks."""
+
+    def __init__(self, options: dict, threads: int = 1):
+        import torch
+
+        from vidcolor import console
+        from vidcolor.models.kept import keep_loaded
+
+        torch.set_num_threads(threads)
+        console.setup(quiet=True)  # the driver shows the batch's progress; errors come back in entries
+        keep_loaded()
+        self.options = options
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, job: Job) -> dict:
+        from vidcolor.batch.run import run_job
+
+        return {**run_job(job, self.options), "worker": os.getpid()}
+
+
+def connect(address: str, workers: int | None) -> bool:
+    """Join the cluster at ``address``, or start one here for ``"local"``; whether it was
+    started here (and is to be stopped at the end)."""
+    import ray
+
+    if address == "local":
+        ray.init(num_cpus=workers or os.cpu_count() or 1, num_gpus=None, _node_ip_address=LOOPBACK,
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+        return True
+    try:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise InputError(f"`ray={address}`: no Ray cluster reached ({' '.join(str(e).split())[:200]})") from None
+    return False
+
+
+def run_on_ray(jobs: list[Job], options: dict, address: str, workers: int | None, gpus_per_worker: float,
+               retries: int, ended: Callable[[int, dict], None]) -> None:
+    """Colour ``jobs`` on the cluster; ``ended(index, entry)`` as each job ends, in the order
+    they end."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("`ray` needs Ray: pip install 'vidcolor[ray]'") from None
+    if gpus_per_worker < 0:
+        raise InputError("`gpus_per_worker` must not be negative")
+    if retries < 0:
+        raise InputError("`retries` must not be negative")
+    started_here = connect(address, workers)
+    try:
+        count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        remote = ray.remote(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=-1,
+                            max_task_retries=retries)(Worker)
+        idle = [remote.remote(options) for _ in range(min(count, len(jobs)))]
+        queue = list(enumerate(jobs))
+        running: dict = {}  # task -> (index, actor)
+        while queue or running:
+            while queue and idle:
+                index, job = queue.pop(0)
+                actor = idle.pop()
+                running[actor.run.remote(job)] = (index, actor)
+            [task], _ = ray.wait(list(running), num_returns=1)
+            index, actor = running.pop(task)
+            try:
+                entry = ray.get(task)
+            except ray.exceptions.RayError as e:  # the worker died more than `retries` times
+                job = jobs[index]
+                entry = {"source": str(job.source), "output": str(job.output), "status": "failed",
+                         "error": f"its worker died {retries + 1} times ({type(e).__name__})"}
+            ended(index, entry)
+            idle.append(actor)
+    finally:
+        if started_here:
+            ray.shutdown()
