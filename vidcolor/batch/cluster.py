@@ -27,6 +27,7 @@ from vidcolor.batch.plan import Job
 from vidcolor.errors import InputError
 
 LOOPBACK = "127.0.0.1"
+LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": this node is no part of a cluster
 
 
 class Worker:
@@ -55,11 +56,20 @@ class Worker:
 def connect(address: str, workers: int | None) -> bool:
     """Join the cluster at ``address``, or start one here for ``"local"``; whether it was
     started here (and is to be stopped at the end)."""
+    if address == "local":
+        # Ray takes 127.0.0.1 as the node's address, and binds its servers to it, only where
+        # it is told that this node is no part of a cluster; the setting is read when Ray is
+        # imported and passed on to every process the cluster starts.
+        os.environ.setdefault(LOCAL_ONLY, "0")
     import ray
 
     if address == "local":
-        ray.init(num_cpus=workers or os.cpu_count() or 1, num_gpus=None, _node_ip_address=LOOPBACK,
-                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(num_cpus=workers or os.cpu_count() or 1, _node_ip_address=LOOPBACK, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+        if ray.util.get_node_ip_address() != LOOPBACK:
+            ray.shutdown()
+            raise InputError(f"`ray=local`: Ray would listen beyond {LOOPBACK} (it was imported before with "
+                             f"{LOCAL_ONLY} unset); start a cluster with 'ray start --head' and give its address")
         return True
     try:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
@@ -72,15 +82,17 @@ def run_on_ray(jobs: list[Job], options: dict, address: str, workers: int | None
                retries: int, ended: Callable[[int, dict], None]) -> None:
     """Colour ``jobs`` on the cluster; ``ended(index, entry)`` as each job ends, in the order
     they end."""
-    try:
-        import ray
-    except ImportError:
-        raise InputError("`ray` needs Ray: pip install 'vidcolor[ray]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise InputError("`ray` needs Ray: pip install 'vidcolor[ray]'")
     if gpus_per_worker < 0:
         raise InputError("`gpus_per_worker` must not be negative")
     if retries < 0:
         raise InputError("`retries` must not be negative")
     started_here = connect(address, workers)
+    import ray
+
     try:
         count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         remote = ray.remote(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=-1,
