@@ -66,6 +66,7 @@ def colorize(
     post: str | None = None,
     auto_mode: str = "keyframes",
     key_every: float = 4.0,
+    part: tuple[int, int | None] | None = None,
 ) -> Path:
     """Colour a film, a photo or a folder of photos; returns the output's path (with
     ``samples`` > 1 the first sample's). The defaults, the checks and the safety are the
@@ -74,7 +75,10 @@ def colorize(
     reference and match confidence, in a JSON file beside the output. ``auto_mode``: a film
     in automatic mode is coloured by ``keyframes`` (coloured by the automatic network, carried
     through each shot by the exemplar network: ``vidcolor.film.keyframes``; at least one every
-    ``key_every`` seconds) or ``per-frame``; keyframes need the exemplar network's weights."""
+    ``key_every`` seconds) or ``per-frame``; keyframes need the exemplar network's weights.
+    ``part=(first, end)``: colour only a film's segments ``first`` to ``end`` (excluded; None:
+    to the end) into its resume folder, as a worker of a batch does; :func:`join_parts` then
+    writes the film (``vidcolor.io.segments``)."""
     from vidcolor.colorizers import guidance
     from vidcolor.film.engine import Engine
     from vidcolor.film.pipeline import VideoOptions, colorize_folder, colorize_image, colorize_video, default_output
@@ -85,6 +89,7 @@ def colorize(
     from vidcolor.io.atomic import output_lock
     from vidcolor.io.content import identity
     from vidcolor.io.images import is_image_path
+    from vidcolor.io.segments import Part
 
     source = Path(source)
     references = [Path(r) for r in ([] if reference is None else [reference] if isinstance(reference, (str, Path))
@@ -127,7 +132,11 @@ def colorize(
                   encoder=(codec, crf) if film and not preview else None)
     guide = guidance.build(name, source, decode, temperature, hints, global_hint, saturation, samples, seed,
                            several_pictures=not film and not preview, post=post)
-    with output_lock(target):  # a second run writing the same output is refused
+    if part is not None and (not film or preview or len(part) != 2 or part[0] < 0
+                             or (part[1] is not None and part[1] <= part[0])):
+        raise InputError("`part` is a range of a film's segments: (first, end) with end after first, or None")
+    lock = target if part is None else target.with_name(f"{target.name}.part-{part[0]:06d}")
+    with output_lock(lock):  # a second run writing the same output (or part) is refused
         engine = Engine(name, device=device, work_res=work_res, weights=weights, options=guide, **engine_flags(temporal))
         if searched is not None:
             refs = folder_references(searched, engine, always_recommend=auto_reference)
@@ -139,7 +148,8 @@ def colorize(
             colorize_image(source, target, engine, refs, samples=samples or 1)
         else:
             options = VideoOptions(codec=codec, crf=crf, start=t0, end=t1, batch_size=batch_size,
-                                   shot_threshold=shot_threshold, report=report)
+                                   shot_threshold=shot_threshold, report=report,
+                                   part=None if part is None else Part(*part))
             settings = {  # what else decides the colours: a resumed run must share it (files by content)
                 "model": name, "weights": identity(Path(weights)) if weights else "installed",
                 "references": [identity(r) for r in references],
@@ -154,6 +164,23 @@ def colorize(
                 settings.update(auto_mode=auto_mode if strategy is not None else "per-frame", key_every=key_every)
             colorize_video(source, target, strategy.engine if strategy is not None else engine, refs, options,
                            resume=resume, settings=settings, strategy=strategy)
+    return target
+
+
+def join_parts(source: PathLike, output: PathLike, *, codec: str = "libx264", crf: int = 18,
+               start: float | str | None = None, end: float | str | None = None, report: bool = False) -> Path:
+    """Write a film coloured in parts (``colorize(..., part=...)`` for every range of its
+    segments, with the same options) from its resume folder; returns the output's path.
+    Refused while a part is missing, unfinished or made with other settings."""
+    from vidcolor.film.pipeline import VideoOptions, join_parts as join
+    from vidcolor.io.atomic import output_lock
+
+    source, target = Path(source), Path(output)
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    with output_lock(target):
+        join(source, target, VideoOptions(codec=codec, crf=crf, start=seconds(start, "start"), end=seconds(end, "end"),
+                                          report=report))
     return target
 
 

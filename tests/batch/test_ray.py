@@ -1,6 +1,7 @@
 """``vidcolor batch --ray local``: a real Ray cluster of 2 CPUs on this machine, listening on
 127.0.0.1 only; a worker killed in the middle of a film, its film finished by the worker
-Ray starts again, every film whole and nothing partial left."""
+Ray starts again; a longer film coloured in two parts side by side and joined; every film
+whole and nothing partial left."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from vidcolor.batch.run import REPORT
 
 ray = pytest.importorskip("ray", reason="Ray is in the test extra: pip install -e '.[test]'")
 
-FILMS = ("a.mp4", "b.mp4", "c.mkv")
+FILMS = {"a.mp4": 300, "b.mp4": 300, "c.mkv": 720}  # frames: 2, 2 and 3 segments of 10 s
 
 
 def processes(title: str) -> dict[int, str]:
@@ -79,14 +80,22 @@ def listening_addresses(pids: set[int]) -> set[str]:
     return addresses
 
 
-def unfinished_segments(out: Path) -> list[Path]:
-    """Resume folders of the batch's films holding at least one finished segment."""
+def finished_segments(folder: Path) -> int:
+    """Segments listed as finished in a film's resume folder."""
+    try:
+        return len(json.loads((folder / "segments.json").read_text())["segments"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def writing_into(folder: Path, pids) -> list[int]:
+    """Those of ``pids`` with a file of ``folder`` open."""
     found = []
-    for manifest in out.glob(".*.resume/segments.json"):
+    for pid in pids:
         try:
-            if json.loads(manifest.read_text())["segments"]:
-                found.append(manifest.parent)
-        except (OSError, ValueError, KeyError):
+            if any(os.readlink(fd).startswith(str(folder) + "/") for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                found.append(pid)
+        except OSError:
             continue
     return found
 
@@ -94,24 +103,26 @@ def unfinished_segments(out: Path) -> list[Path]:
 def test_a_worker_killed_mid_film_leaves_a_whole_batch(tmp_path):
     archive = tmp_path / "archive"
     archive.mkdir()
-    for name in FILMS:
-        write_clip(archive / name, frames=300, audio="aac")  # two segments of 10 s each
+    for name, frames in FILMS.items():
+        write_clip(archive / name, frames=frames, audio="aac")
     write_png(archive / "still.png", colour_reference())
     out = tmp_path / "out"
     raylets_before = set(processes(str(Path(ray.__file__).parent / "core/src/ray/raylet/raylet")))
     batch = subprocess.Popen(
         [sys.executable, "-m", "vidcolor", "batch", str(archive), "-o", str(out), "--auto", "--model", "eccv16",
-         "--auto-mode", "per-frame", "--work-res", "48", "--ray", "local", "--workers", "2", "-q"],
+         "--auto-mode", "per-frame", "--work-res", "48", "--ray", "local", "--workers", "2",
+         "--part-minutes", "0.34", "-q"],  # parts of 2 segments: c.mkv in two
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
     killed = None
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and batch.poll() is None:
-            if unfinished_segments(out):
-                workers = processes("ray::Worker.run")
-                if workers:
+            folder = out / ".a.mp4.resume"
+            if finished_segments(folder):
+                colouring_a = writing_into(folder, processes("ray::Worker.run"))
+                if colouring_a:
                     listening = listening_addresses(descendants(batch.pid))
-                    killed = min(workers)
+                    killed = colouring_a[0]
                     os.kill(killed, signal.SIGKILL)  # the hardest stop: no chance to clean up
                     break
             time.sleep(0.05)
@@ -130,11 +141,13 @@ def test_a_worker_killed_mid_film_leaves_a_whole_batch(tmp_path):
     entries = {Path(e["source"]).name: e for e in report["jobs"]}
     assert killed not in {e["worker"] for e in entries.values()}  # each job ended on a live worker
     assert len({e["worker"] for e in entries.values()}) >= 2  # and two worked side by side
-    resumed = [json.loads((out / Path(name).with_suffix(".report.json")).read_text())["resumed_from"] for name in FILMS]
-    assert 240 in resumed  # the killed worker's film went on from its finished segment
-    for name in FILMS:
+    shots = {name: json.loads((out / Path(name).with_suffix(".report.json")).read_text()) for name in FILMS}
+    assert shots["a.mp4"]["resumed_from"] == 240  # the killed worker's film went on from its finished segment
+    assert "parts" not in entries["a.mp4"] and entries["c.mkv"]["parts"] == 2
+    assert entries["c.mkv"]["frames"] == 720 and sum(s["frames"] for s in shots["c.mkv"]["shots"]) == 720
+    for name, frames in FILMS.items():
         coloured, source = read_clip(out / name, pixels=False), read_clip(archive / name, pixels=False)
-        assert coloured.frames == source.frames == 300
+        assert coloured.frames == source.frames == frames
         assert coloured.times == source.times
         assert coloured.audio and coloured.audio == source.audio
     assert (out / "still.png").is_file()

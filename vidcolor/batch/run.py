@@ -26,37 +26,62 @@ from vidcolor.console import log
 from vidcolor.errors import InputError, VidcolorError
 
 REPORT = "report.json"
+PART_MINUTES = 10.0  # on a cluster, films longer than this are coloured in parts of about this length
 STATUSES = ("coloured", "done_before", "failed")
 
 
-def run_job(job: Job, options: dict) -> dict:
-    """Colour one job with the batch's ``options`` under its own; its report entry (a failure
-    is an entry too: only an interruption stops the batch)."""
+def run_job(job: Job, options: dict, part: tuple[int, int | None] | None = None) -> dict:
+    """Colour one job with the batch's ``options`` under its own (``part``: only that range
+    of its film's segments, see ``join_job``); its report entry (a failure is an entry too:
+    only an interruption stops the batch)."""
     from vidcolor import api
     from vidcolor.io.images import is_image_path
-    from vidcolor.io.segments import work_folder
+    from vidcolor.io.segments import MANIFEST, Part, work_folder
 
-    entry = {"source": str(job.source), "output": str(job.output)}
+    entry = {"source": str(job.source), "output": str(job.output)} | ({"part": list(part)} if part else {})
     film = not is_image_path(job.source) and not job.source.is_dir()
     if job.output.exists():
         return {**entry, "status": "done_before", **_outcome(job, film)}
     settings = {**options, **job.options}
-    started = time.perf_counter()
-    try:
-        resume = film and work_folder(job.output).is_dir()
+    manifest = work_folder(job.output) / (Part(*part).manifest if part else MANIFEST)
+
+    def colour():
+        resume = film and manifest.is_file()
         try:
-            api.colorize(job.source, job.output, resume=resume, report=film, **settings)
+            api.colorize(job.source, job.output, resume=resume, report=film, part=part, **settings)
         except InputError as e:
             if not resume or "unfinished run" not in str(e):
                 raise
             log.warning(f"{job.name}: {e}; starting it again")
-            api.colorize(job.source, job.output, report=film, **settings)
+            api.colorize(job.source, job.output, report=film, part=part, **settings)
+
+    return _attempt(colour, entry, lambda: {} if part else _outcome(job, film))
+
+
+def join_job(job: Job, options: dict) -> dict:
+    """Write a film coloured in parts (``run_job`` with each range of its segments)."""
+    from vidcolor import api
+
+    settings = {**options, **job.options}
+    keep = {k: settings[k] for k in ("codec", "crf", "start", "end") if k in settings}
+    entry = {"source": str(job.source), "output": str(job.output)}
+    if job.output.exists():
+        return {**entry, "status": "done_before", **_outcome(job, True)}
+    return _attempt(lambda: api.join_parts(job.source, job.output, report=True, **keep), entry,
+                    lambda: _outcome(job, True))
+
+
+def _attempt(work, entry: dict, outcome) -> dict:
+    """``entry`` with the status of ``work()``, its seconds and ``outcome()`` or its error."""
+    started = time.perf_counter()
+    try:
+        work()
     except VidcolorError as e:
         return {**entry, "status": "failed", "error": str(e), "seconds": round(time.perf_counter() - started, 3)}
     except (OSError, ValueError, RuntimeError) as e:  # a problem of this job's own files or a bug: recorded
         return {**entry, "status": "failed", "error": f"{type(e).__name__}: {e}",
                 "seconds": round(time.perf_counter() - started, 3)}
-    return {**entry, "status": "coloured", "seconds": round(time.perf_counter() - started, 3), **_outcome(job, film)}
+    return {**entry, "status": "coloured", "seconds": round(time.perf_counter() - started, 3), **outcome()}
 
 
 def _outcome(job: Job, film: bool) -> dict:
@@ -107,10 +132,11 @@ class BatchReport:
 
 
 def run_batch(source: Path, outdir: Path, options: dict, *, ray: str | None = None, workers: int | None = None,
-              gpus_per_worker: float = 0.0, retries: int = 3) -> dict:
+              gpus_per_worker: float = 0.0, retries: int = 3, part_minutes: float | None = PART_MINUTES) -> dict:
     """Colour every job of ``source`` (a folder or a manifest: ``vidcolor.batch.plan``) into
     ``outdir``, here one after the other, or on the Ray cluster at ``ray`` (``"local"``: one
-    started on this machine) with ``workers`` workers; returns the summary."""
+    started on this machine) with ``workers`` workers, films longer than ``part_minutes``
+    in parts that workers colour side by side (None or 0: whole films); returns the summary."""
     from vidcolor import console
     from vidcolor.batch.plan import plan
 
@@ -119,6 +145,8 @@ def run_batch(source: Path, outdir: Path, options: dict, *, ray: str | None = No
     outdir.mkdir(parents=True, exist_ok=True)
     if workers is not None and workers < 1:
         raise InputError("`workers` must be at least 1")
+    if part_minutes is not None and part_minutes < 0:
+        raise InputError("`part_minutes` must not be negative")
     if ray is None and workers not in (None, 1):
         raise InputError("`workers` is for a Ray cluster: add `ray=local` or `ray=ADDRESS`")
     report = BatchReport(source, outdir, jobs, workers or 1)
@@ -145,7 +173,8 @@ def run_batch(source: Path, outdir: Path, options: dict, *, ray: str | None = No
         else:
             from vidcolor.batch.cluster import run_on_ray
 
-            run_on_ray(jobs, options, ray, workers, gpus_per_worker, retries, ended)
+            run_on_ray(jobs, options, ray, workers, gpus_per_worker, retries,
+                       part_minutes * 60 if part_minutes else None, ended)
     finally:
         bar.close()
     summary = report.summary()

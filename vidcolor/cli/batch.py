@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from vidcolor import console
-from vidcolor.batch.run import REPORT
+from vidcolor.batch.run import PART_MINUTES, REPORT
 from vidcolor.cli.app import app, reports_errors
 from vidcolor.errors import BatchError
 
@@ -35,6 +35,8 @@ def batch(
     workers: Optional[int] = typer.Option(None, "--workers", help="With --ray: workers (default: the cluster's CPUs)."),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="With --ray: GPUs each worker reserves."),
     retries: int = typer.Option(3, "--retries", help="With --ray: runs again of a job whose worker died."),
+    part_minutes: float = typer.Option(PART_MINUTES, "--part-minutes", help="With --ray: films longer than this are "
+                                       "coloured in parts of about this length, side by side (0: whole films)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no notes; errors only."),
 ) -> None:
     """Colour a folder or a manifest of films and pictures; a re-run finishes what is not done."""
@@ -45,7 +47,7 @@ def batch(
     options = defaults(reference=list(reference) or None, auto=auto, model=model, weights=weights, device=device,
                        work_res=work_res, temporal=temporal, codec=codec, crf=crf, auto_mode=auto_mode)
     summary = run_batch(source, outdir, options, ray=ray, workers=workers, gpus_per_worker=gpus_per_worker,
-                        retries=retries)
+                        retries=retries, part_minutes=part_minutes)
     if summary["failed"]:
         failed = ", ".join(summary["failed_names"][:3]) + (", ..." if summary["failed"] > 3 else "")
         raise BatchError(f"{summary['failed']} of {summary['jobs']} jobs failed ({failed}); "

@@ -16,8 +16,10 @@ what users get. The frames are decoded once, by the caller; the loop:
   (``starts_segment``: frame indices that are multiples of the segment length, so that a
   resumed film, and an evaluation of the same film, are the same frame for frame);
 - colours batches of ``batch_size`` frames, never across a shot or segment boundary;
-- skips the colouring of the frames before ``skip`` (a resumed film): they still go
-  through the cut detector, so shot numbers and reference choices are the same.
+- skips the colouring of the frames before ``skip`` (a resumed film, a part of a film):
+  they still go through the cut detector, so shot numbers and reference choices are the
+  same; and ends at frame ``stop`` (a part of a film), once the detector has seen the
+  frames it looks ahead to, so the part's cuts are those of one run.
 """
 
 from __future__ import annotations
@@ -105,18 +107,19 @@ class FilmLoop:
 
     def __init__(self, engine: Engine, references: ShotReferences, batch_size: int = 4,
                  threshold: float = DEFAULT_THRESHOLD, starts_segment: Callable[[int], bool] | None = None,
-                 skip: int = 0, with_raw: bool = False):
+                 skip: int = 0, with_raw: bool = False, stop: int | None = None):
         self.engine, self.references = engine, references
         self.batch_size, self.threshold = max(1, batch_size), threshold
         self.starts_segment = starts_segment or (lambda index: False)
-        self.skip, self.with_raw = skip, with_raw
+        self.skip, self.with_raw, self.stop = skip, with_raw, stop
         self.shots = 0
+        self.stopped = False  # ``stop`` was reached before the film's end
 
     def run(self, frames: Iterable[FilmFrame]) -> Iterator[Batch]:
         """The coloured batches, in order, as soon as each is complete; only the detector's
         look-ahead and one batch are held."""
         follower = ShotFollower(self.threshold)
-        self.shots = 0
+        self.shots, self.stopped = 0, False
         state = {"choice": None, "prepared_shot": -1, "prepared": None, "started": False}
         batch: list = []
         renew = getattr(self.references, "renew", None)
@@ -139,6 +142,9 @@ class FilmLoop:
 
         def take(released: list) -> Iterator[Batch]:
             for index, frame, _, starts_shot in released:
+                if self.stop is not None and index >= self.stop:
+                    self.stopped = True
+                    return
                 if starts_shot:
                     yield from colour()  # the last shot's frames
                     shot = Shot(self.shots, index, index + 1, frame.time, frame.time)
@@ -161,5 +167,8 @@ class FilmLoop:
 
         for frame in frames:
             yield from take(follower.push(frame.index, frame, frame.grey))
-        yield from take(follower.flush())
+            if self.stopped:
+                break
+        else:
+            yield from take(follower.flush())
         yield from colour()

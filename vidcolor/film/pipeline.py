@@ -21,10 +21,11 @@ from vidcolor.errors import InputError, OutputError
 from vidcolor.io.images import (WRITE_SUFFIXES, blank_image, is_image_path, list_images, read_picture, rgb_channels,
                              write_pixels)
 from vidcolor.film.report import ShotReport, report_path
+from vidcolor.film.report import write as write_report
 from vidcolor.film.loop import FilmLoop, shot_progress
 from vidcolor.film.references import ReferenceSet
 from vidcolor.io import segments as segments_module
-from vidcolor.io.segments import SegmentedOutput, fingerprint
+from vidcolor.io.segments import Part, SegmentedOutput, fingerprint
 from vidcolor.film.shots import DEFAULT_THRESHOLD, Shot
 from vidcolor.io.video_reader import VideoReader
 from vidcolor.io.video_writer import DEFAULT_CODEC
@@ -42,6 +43,7 @@ class VideoOptions:
     shot_threshold: float = DEFAULT_THRESHOLD
     overlap: bool = True  # encode in a thread of its own while the next batch is colorized
     report: bool = False  # also write the per-shot report beside the output (``vidcolor.film.report``)
+    part: Part | None = None  # only these segments, into the resume folder (``join_parts`` writes the film)
 
 
 def default_output(source: Path) -> Path:
@@ -120,12 +122,17 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
         key = fingerprint(source, {**(settings or {}), "codec": options.codec, "crf": options.crf,
                                    "start": options.start, "end": options.end,
                                    "segment_seconds": segments_module.SEGMENT_SECONDS})
-        segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key, resume)
+        segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key, resume,
+                                   options.part)
         done = segments.done
-        if done:
+        first = segments.first_number * segments.segment_frames  # a part's first frame
+        if segments.complete:
+            log.info(f"{output.name}: part {segments.part.first} is already done")
+            return done - first
+        if done > first:
             log.info(f"resuming {output.name}: {done} frames already done, continuing from there")
         loop = FilmLoop(engine, references, options.batch_size, options.shot_threshold,
-                        starts_segment=segments.starts_segment, skip=done)
+                        starts_segment=segments.starts_segment, skip=done, stop=segments.stop)
         report = ShotReport()
         bar = console.progress(info.frames or None, source.name)
         bar.update(done)
@@ -154,6 +161,8 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
                 unreadable = reader.bad_frames or reader.damaged
                 reason = "no frame could be decoded" if unreadable else "no frames in the chosen range"
                 raise InputError(f"{source}: {reason}")
+            if options.part is not None:
+                segments.finish_part(ended=not loop.stopped, shots=report.as_dicts(), model=engine.colorizer.name)
             segments.close_segment()
         except OSError as e:  # writing a segment: a full disk, a folder that went away
             if encoder is not None:
@@ -170,6 +179,9 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
             raise
         finally:
             bar.close()
+    if options.part is not None:
+        log.info(f"{output.name}: part {options.part.first}: {written + done - first} frames")
+        return written + done - first
     with atomic_output(output) as tmp:
         segments.join(tmp, options.start, options.end)
     segments.remove()
@@ -178,6 +190,24 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
                      frames=written + done, resumed_from=done)
     log.info(f"{output}: {written + done} frames")
     return written + done
+
+
+def join_parts(source: Path, output: Path, options: VideoOptions) -> int:
+    """Write ``output`` from the complete parts in its resume folder (each made by
+    ``colorize_video`` with ``options.part``; ``vidcolor.io.segments``); returns its frames.
+    ``options.report``: the shots of every part in one report beside it."""
+    with VideoReader(source, start=options.start, end=options.end, copy=False) as reader:
+        info = reader.info
+    segments = SegmentedOutput.from_parts(output, info, options.codec, options.crf, options.start or 0.0)
+    with atomic_output(output) as tmp:
+        segments.join(tmp, options.start, options.end)
+    segments.remove()
+    frames = sum(s["frames"] for s in segments.segments)
+    if options.report:
+        write_report(report_path(output), segments.shots, film=source.name, output=output.name, model=segments.model,
+                     frames=frames, resumed_from=0)
+    log.info(f"{output}: {frames} frames")
+    return frames
 
 
 # -- photos -------------------------------------------------------------------------------

@@ -73,9 +73,17 @@ class ShotReport:
         """The last shot has ended."""
         self._finish()
 
+    def as_dicts(self) -> list[dict]:
+        return [asdict(s) for s in self.shots]
+
     def write(self, path: Path, **header) -> None:
-        with atomic_output(path) as partial:
-            partial.write_text(json.dumps({**header, "shots": [asdict(s) for s in self.shots]}, indent=2) + "\n")
+        write(path, self.as_dicts(), **header)
+
+
+def write(path: Path, shots: list[dict], **header) -> None:
+    """The report's JSON file: ``header``'s values, then the shots."""
+    with atomic_output(path) as partial:
+        partial.write_text(json.dumps({**header, "shots": shots}, indent=2) + "\n")
 
 
 def report_path(output: Path) -> Path:

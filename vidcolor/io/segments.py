@@ -19,6 +19,13 @@ Only finished segments stay in the folder: the unfinished one is removed when th
 keeps each segment's digest; a finished segment whose file is missing or has changed is
 done again on ``--resume``, with the ones after it, in one note.
 
+Parts: a long film can be coloured by several workers at once, each taking a range of
+segments (``Part``): each part keeps its own manifest (``part-FIRST.json``) and numbers its
+segment files from its first, so parts never write the same file; a part is resumed on its
+own. When every part is complete, ``from_parts`` gathers them, in order and without a gap,
+for the join. A part decodes the film from its start (shots and references are found as in
+one run) but colours only its own frames.
+
 Joining: each segment's packets keep their presentation times; where an encoder's frame
 reordering makes a segment's first decoding times fall before the previous segment's last,
 they are moved just after it (never past their presentation time), and packets that come
@@ -32,7 +39,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -60,6 +67,21 @@ def fingerprint(source: Path, settings: dict) -> dict:
     return {"source": film_identity(source), "settings": json.loads(json.dumps(settings, default=str))}
 
 
+@dataclass(frozen=True)
+class Part:
+    """Segments ``first`` to ``end`` (excluded; None: to the film's end) of a film."""
+
+    first: int
+    end: int | None = None
+
+    @property
+    def manifest(self) -> str:
+        return f"part-{self.first:06d}.json"
+
+    def holds(self, number: int) -> bool:
+        return number >= self.first and (self.end is None or number < self.end)
+
+
 def segment_length(rate) -> int:
     """Frames in a segment of a film at ``rate`` frames per second (``SEGMENT_SECONDS`` each)."""
     return max(1, round(SEGMENT_SECONDS * float(rate)))
@@ -69,14 +91,20 @@ class SegmentedOutput:
     """Colour frames in, segment files out; ``join`` makes the final film."""
 
     def __init__(self, output: Path, info: VideoInfo, codec: str, crf: int, offset: float, key: dict,
-                 resume: bool):
+                 resume: bool, part: Part | None = None):
         self.output, self.info, self.codec, self.crf, self.offset = output, info, codec, crf, offset
         self.folder = work_folder(output)
         self.segment_frames = segment_length(info.rate)
-        self.key = key
+        self.key, self.part = key, part
+        self.manifest = part.manifest if part is not None else MANIFEST
+        self.first_number = part.first if part is not None else 0
         self.segments: list[dict] = []
+        self.complete = False  # a part's: all its frames were written
+        self.ended, self.shots = False, []  # a complete part's: whether the film ended in it, its shots
         if resume:
             self._load()
+        elif part is not None:
+            self._clear()
         elif self.folder.exists():
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -84,9 +112,9 @@ class SegmentedOutput:
         self._current: dict | None = None
 
     def _load(self) -> None:
-        manifest = self.folder / MANIFEST
+        manifest = self.folder / self.manifest
         if not manifest.is_file():
-            raise InputError(f"{self.output}: no unfinished run to resume (no {self.folder.name}/{MANIFEST}); "
+            raise InputError(f"{self.output}: no unfinished run to resume (no {self.folder.name}/{self.manifest}); "
                              "run without `resume`")
         try:
             saved = json.loads(manifest.read_text())
@@ -97,6 +125,8 @@ class SegmentedOutput:
                              "run without `resume` to start again, or with the same options")
         listed = saved.get("segments", [])
         self.segments = self._usable(listed)
+        self.complete = bool(saved.get("complete")) and len(self.segments) == len(listed)
+        self.ended, self.shots = saved.get("ended", False), saved.get("shots", [])
         if len(self.segments) < len(listed):
             self._save(self.segments)
         self._tidy()
@@ -106,7 +136,8 @@ class SegmentedOutput:
         and the ones after it, each continuing from the one before, are done again)."""
         usable: list[dict] = []
         for segment in listed:
-            if not self._intact(segment, len(usable), sum(s["frames"] for s in usable)):
+            first = self.first_number * self.segment_frames + sum(s["frames"] for s in usable)
+            if not self._intact(segment, self.first_number + len(usable), first):
                 after = len(listed) - len(usable) - 1
                 log.warning(f"{self.folder.name}/{len(usable):06d}{self.output.suffix} is damaged or missing: it"
                             f"{f' and the {after} after it' if after else ''} will be done again")
@@ -132,17 +163,37 @@ class SegmentedOutput:
         except (av.error.FFmpegError, IndexError):
             return False
 
+    def _own(self, path: Path) -> bool:
+        """Whether ``path`` in the folder is this run's to keep or remove (a part's: its
+        manifest and the segments of its range, never another part's)."""
+        if self.part is None:
+            return True
+        number = path.name.split(".", 1)[0]
+        return path.name.startswith(self.manifest) or (number.isdigit() and self.part.holds(int(number)))
+
     def _tidy(self) -> None:
-        """Remove the files of the folder that no finished segment lists (an unfinished segment's)."""
-        listed = {s["file"] for s in self.segments} | {MANIFEST}
+        """Remove this run's files that no finished segment lists (an unfinished segment's)."""
+        listed = {s["file"] for s in self.segments} | {self.manifest}
         for path in self.folder.iterdir():
-            if path.name not in listed and path.is_file():
+            if path.name not in listed and path.is_file() and self._own(path):
                 path.unlink(missing_ok=True)
+
+    def _clear(self) -> None:
+        """A part started afresh: its own files go, the other parts' stay."""
+        if self.folder.is_dir():
+            for path in self.folder.iterdir():
+                if path.is_file() and self._own(path):
+                    path.unlink(missing_ok=True)
 
     @property
     def done(self) -> int:
-        """Frames already in finished segments: the index of the first frame still to do."""
-        return sum(s["frames"] for s in self.segments)
+        """The index of the first frame still to do (after the finished segments)."""
+        return self.first_number * self.segment_frames + sum(s["frames"] for s in self.segments)
+
+    @property
+    def stop(self) -> int | None:
+        """The index of the first frame past a part (None: the film's end)."""
+        return None if self.part is None or self.part.end is None else self.part.end * self.segment_frames
 
     def starts_segment(self, index: int) -> bool:
         """Whether frame ``index`` begins a segment (the engine's temporal state is reset there)."""
@@ -152,7 +203,7 @@ class SegmentedOutput:
         if self._current is not None and self.starts_segment(index):
             self._finish_segment()
         if self._current is None:
-            name = f"{len(self.segments):06d}{self.output.suffix}"  # the output's container and its rules
+            name = f"{self.first_number + len(self.segments):06d}{self.output.suffix}"  # the output's container
             self._writer = VideoWriter(self.folder / name, replace(self.info, copy_streams=[]), self.codec, self.crf,
                                        self.offset)
             self._current = {"file": name, "first": index, "frames": 0, "rotation": rotation}
@@ -166,13 +217,13 @@ class SegmentedOutput:
         self.segments.append(self._current)
         self._writer, self._current = None, None
 
-    def _save(self, segments: list[dict]) -> None:
-        """Write the manifest listing ``segments`` through a partial file and a rename; OS
-        errors (a full disk) pass unchanged."""
-        manifest = self.folder / MANIFEST
+    def _save(self, segments: list[dict], **more) -> None:
+        """Write the manifest listing ``segments`` (and ``more``) through a partial file and a
+        rename; OS errors (a full disk) pass unchanged."""
+        manifest = self.folder / self.manifest
         partial = partial_path(manifest)
         try:
-            partial.write_text(json.dumps({"key": self.key, "segments": segments}, indent=1))
+            partial.write_text(json.dumps({"key": self.key, "segments": segments, **more}, indent=1))
             os.replace(partial, manifest)
         except BaseException:
             partial.unlink(missing_ok=True)
@@ -183,16 +234,61 @@ class SegmentedOutput:
         if self._current is not None:
             self._finish_segment()
 
+    def finish_part(self, ended: bool, shots: list[dict], model: str) -> None:
+        """A part's frames are all written: its manifest says so, with whether the film
+        ended within it, the shots it coloured and the model (for the joined film's report)."""
+        self.close_segment()
+        self._save(self.segments, complete=True, ended=ended, shots=shots, model=model)
+        self.complete = True
+
     def abandon(self) -> None:
         """An interruption: the unfinished segment goes, the finished ones stay for
         ``--resume`` (the folder goes too when there are none)."""
         if self._writer is not None:
             self._writer.abort()
         self._writer, self._current = None, None
-        if not self.segments:
+        if self.part is not None:
+            if self.folder.is_dir():
+                self._tidy() if self.segments else self._clear()
+        elif not self.segments:
             self.remove()
         elif self.folder.is_dir():
             self._tidy()
+
+    @classmethod
+    def from_parts(cls, output: Path, info: VideoInfo, codec: str, crf: int, offset: float) -> "SegmentedOutput":
+        """Every complete part of ``output``'s folder gathered for ``join``: the parts must
+        share one key and follow each other without a gap up to the one the film ended in.
+        Their shots are in ``shots`` (a shot that runs over two parts, once)."""
+        joined = cls.__new__(cls)
+        joined.output, joined.info, joined.codec, joined.crf, joined.offset = output, info, codec, crf, offset
+        joined.folder, joined.part, joined.first_number = work_folder(output), None, 0
+        joined.segment_frames, joined.manifest = segment_length(info.rate), MANIFEST
+        joined._writer, joined._current, joined.segments, joined.shots, joined.model = None, None, [], [], None
+        manifests = sorted(joined.folder.glob("part-*.json")) if joined.folder.is_dir() else []
+        keys, ended = [], False
+        for manifest in manifests:
+            try:
+                saved = json.loads(manifest.read_text())
+                first = int(manifest.stem.split("-", 1)[1])
+            except (OSError, ValueError):
+                raise InputError(f"{manifest}: unreadable; colour that part again") from None
+            if not saved.get("complete"):
+                raise InputError(f"{output}: part {manifest.name} is not finished")
+            if ended and saved.get("segments"):
+                raise InputError(f"{output}: {manifest.name} goes on after the part the film ended in")
+            if not ended and first != len(joined.segments):
+                raise InputError(f"{output}: the parts leave a gap before {manifest.name}")
+            keys.append(saved.get("key"))
+            joined.model = joined.model or saved.get("model")
+            joined.segments += saved.get("segments", [])
+            joined.shots = merge_shots(joined.shots, saved.get("shots", []))
+            ended = ended or bool(saved.get("ended"))
+        if not ended:
+            raise InputError(f"{output}: no part reaches the film's end")
+        if any(key != keys[0] for key in keys):
+            raise InputError(f"{output}: its parts were made with other settings; colour them again")
+        return joined
 
     def join(self, target: Path, start: float | None, end: float | None) -> None:
         """Copy every segment's video packets and the source's other streams into ``target``."""
@@ -251,6 +347,23 @@ class SegmentedOutput:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def merge_shots(shots: list[dict], more: list[dict]) -> list[dict]:
+    """``shots`` followed by a later part's ``more``; a shot in both becomes one, its frames
+    added and its confidence and colourfulness averaged by frames."""
+    shots = [dict(s) for s in shots]
+    for shot in more:
+        last = shots[-1] if shots else None
+        if last is None or last["shot"] != shot["shot"]:
+            shots.append(dict(shot))
+            continue
+        total = last["frames"] + shot["frames"]
+        for name in ("confidence", "colourfulness"):
+            if last.get(name) is not None and shot.get(name) is not None:
+                last[name] = round((last[name] * last["frames"] + shot[name] * shot["frames"]) / max(total, 1), 3)
+        last["frames"] = total
+    return shots
 
 
 def _digest(path: Path) -> str:
