@@ -18,7 +18,7 @@ MODULES = sorted(
     for path in PACKAGE.rglob("*.py")
 )
 # Each layer may import from itself and the layers after it in this list, never before.
-LAYERS = ["cli", "train", "eval", "film", "colorizers", "models", "io", "ops"]
+LAYERS = ["cli", "batch", "train", "eval", "film", "colorizers", "models", "io", "ops"]
 BELOW_EVERYTHING = {"vidcolor.errors", "vidcolor.console", "vidcolor"}
 
 

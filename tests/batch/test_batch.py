@@ -167,3 +167,25 @@ def test_batch_input_errors(tmp_path):
     assert_clean_error(run_cli("batch", films, "-o", films), "is the input folder")
     (films / "list.csv").write_text("source,output\na.mp4,../films/a.mp4\n")
     assert_clean_error(run_cli("batch", films / "list.csv", "-o", films), "replace it")
+
+
+def test_networks_are_kept_loaded_between_jobs_only_when_asked(tmp_path):
+    import shutil
+
+    from vidcolor.models import automatic
+    from vidcolor.models.kept import keep_loaded
+    from vidcolor.models.weights import default_weights
+
+    path = shutil.copyfile(default_weights("eccv16"), tmp_path / "eccv16.safetensors")
+    assert automatic.load(path) is not automatic.load(path)
+    keep_loaded()
+    try:
+        first = automatic.load(path)
+        assert automatic.load(path) is first and automatic.load(str(path)) is first
+        shutil.copyfile(default_weights("siggraph17"), tmp_path / "other.safetensors")
+        assert automatic.load(tmp_path / "other.safetensors") is not first
+        path.write_bytes(default_weights("eccv16").read_bytes())  # the file written again: read again
+        assert automatic.load(path) is not first
+    finally:
+        keep_loaded(False)
+    assert automatic.load(path) is not automatic.load(path)

@@ -65,7 +65,7 @@ import kornia
 import numpy as np
 import torch
 
-from vidcolor.ops.color import rgb_to_lab
+from vidcolor.ops.color import colourfulness, rgb_to_lab  # noqa: F401  (colourfulness: one of the measures)
 from vidcolor.ops.flow import flow_grey, occlusion_mask, optical_flow, pixel_grid
 from vidcolor.ops.quantize import METRIC_BINS, grid_bins
 
@@ -233,17 +233,6 @@ class AbScorer:
         return float((w * self.score_sums[present]).sum() / (w * self.counts[present]).sum())
 
 
-def colourfulness(rgb) -> float:
-    """Hasler and Suesstrunk 2003 colourfulness of an RGB image ``(H, W, 3)`` (uint8, or
-    floats in [0, 255]) on signed opponent values: ``rg = R - G``, ``yb = (R + G)/2 - B``,
-    ``M = sqrt(std_rg^2 + std_yb^2) + 0.3 sqrt(mean_rg^2 + mean_yb^2)``; 0 for grey."""
-    x = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
-    r, g, b = x[:, 0], x[:, 1], x[:, 2]
-    rg = r - g
-    yb = 0.5 * (r + g) - b
-    spread = math.sqrt(rg.var() + yb.var())
-    centre = math.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
-    return spread + 0.3 * centre
 
 
 # -- optical flow and warp error ------------------------------------------------------------

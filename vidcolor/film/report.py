@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vidcolor.console import log
-from vidcolor.eval.metrics import colourfulness
+from vidcolor.ops.color import colourfulness
 from vidcolor.io.atomic import atomic_output
 
 SUBSAMPLE = 4  # colourfulness is measured on every 4th pixel of every 4th row

@@ -1,4 +1,5 @@
-"""Colour science: sRGB <-> CIE Lab (D65), normalisation, and edge-aware recombination.
+"""Colour science: sRGB <-> CIE Lab (D65), normalisation, edge-aware recombination, and
+colourfulness (Hasler and Suesstrunk 2003: ``vidcolor eval`` and the per-shot report).
 
 Conventions: images are float tensors shaped ``(B, C, H, W)``; sRGB in ``[0, 1]``; CIE Lab
 with L in ``[0, 100]`` and a, b roughly in ``[-110, 110]``. Constants are created on the
@@ -244,3 +245,16 @@ def pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int
     h, w = x.shape[-2:]
     ph, pw = -h % multiple, -w % multiple
     return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), (h, w)
+
+
+def colourfulness(rgb) -> float:
+    """Hasler and Suesstrunk 2003 colourfulness of an RGB image ``(H, W, 3)`` (uint8, or
+    floats in [0, 255]) on signed opponent values: ``rg = R - G``, ``yb = (R + G)/2 - B``,
+    ``M = sqrt(std_rg^2 + std_yb^2) + 0.3 sqrt(mean_rg^2 + mean_yb^2)``; 0 for grey."""
+    x = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    spread = math.sqrt(rg.var() + yb.var())
+    centre = math.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+    return spread + 0.3 * centre
