@@ -89,6 +89,26 @@ def test_eccv16_decodes_its_own_distribution():
     assert outs["annealed"].norm(dim=1).mean() > outs["mean"].norm(dim=1).mean()
 
 
+def test_eccv16_decodes_at_the_temperature_stored_with_its_weights(tmp_path):
+    """The annealed mean's T is the config's (tuned on validation data, train/tune_decoding.py),
+    saved and loaded with the weights; an explicit ``temperature`` still wins."""
+    torch.manual_seed(0)
+    net = automatic.create("eccv16", width=8, temperature=0.7).eval()
+    path = tmp_path / "eccv16.safetensors"
+    automatic.save(net, path)
+    loaded = automatic.load(path)
+    assert loaded.config.temperature == 0.7
+    lightness = torch.rand(1, 1, 32, 32) * 100
+    with torch.no_grad():
+        probs = loaded.distribution(lightness)
+        by_default = loaded.colorize(lightness, AutoOptions())
+        asked = loaded.colorize(lightness, AutoOptions(temperature=0.38))
+    expected = F.interpolate(quantize.decode(probs, "annealed", 0.7), size=(32, 32), mode="bilinear", align_corners=False)
+    assert torch.allclose(by_default, expected, atol=1e-4)
+    assert not torch.allclose(asked, by_default, atol=1e-2)
+    assert automatic.create("eccv16", width=8).config.temperature == quantize.TEMPERATURE  # the paper's, unless tuned
+
+
 def test_eccv16_class_rebalancing_changes_the_loss():
     torch.manual_seed(0)
     net = automatic.create("eccv16", width=8)

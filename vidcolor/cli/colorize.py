@@ -59,7 +59,8 @@ def colorize(
         False, "--report", help="Film: also write OUTPUT.report.json, each shot's reference and match confidence."
     ),
     decode: Optional[str] = typer.Option(None, "--decode", help="eccv16: annealed (default), mean or mode."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="eccv16: annealed-mean temperature (0.38)."),
+    temperature: Optional[float] = typer.Option(
+        None, "--temperature", help="eccv16: annealed-mean temperature (default: the one tuned with the weights)."),
     hints: Optional[Path] = typer.Option(None, "--hints", help="siggraph17: JSON list of colour points {x, y, color, size}."),
     global_hint: Optional[Path] = typer.Option(
         None, "--global-hint", help="siggraph17, larsson: take the colour distribution of this image."

@@ -25,6 +25,7 @@ from vidcolor.film.report import write as write_report
 from vidcolor.film.loop import FilmLoop, shot_progress
 from vidcolor.film.references import ReferenceSet
 from vidcolor.io import segments as segments_module
+from vidcolor.io.media import VIDEO_SUFFIXES
 from vidcolor.io.segments import Part, SegmentedOutput, fingerprint
 from vidcolor.film.shots import DEFAULT_THRESHOLD, Shot
 from vidcolor.io.video_reader import VideoReader
@@ -269,10 +270,13 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
     images, others = list_images(source)
     inside = output.resolve()
     images = [p for p in images if not p.resolve().is_relative_to(inside)]  # an output folder within the input
+    films = [p for p in others if p.suffix.lower() in VIDEO_SUFFIXES]
     for other in others:
-        log.warning(f"skipping {other.relative_to(source)}: not an image")
+        log.warning(f"skipping {other.relative_to(source)}: {'a film' if other in films else 'not an image'}")
+    if films:
+        log.info(f"'vidcolor batch {source} -o DIR' colours the films of a folder too")
     if not images:
-        raise InputError(f"{source}: no images in this folder")
+        raise InputError(f"{source}: no images in this folder" + (" ('vidcolor batch' colours its films)" if films else ""))
     sources = {p.resolve() for p in images}
     prepared: dict = {}
     todo = []
