@@ -1,9 +1,11 @@
-"""The Python API: what the ``vidcolor`` command does, as three functions.
+"""The Python API: what the ``vidcolor`` command does, as four functions.
 
     import vidcolor
 
     vidcolor.colorize("film.mp4", reference="ref.jpg")        # -> Path("film_color.mp4")
     vidcolor.colorize("photos/", auto=True)                     # -> Path("photos_color")
+    vidcolor.colorize("film.mp4", "out.mp4", part=(0, 60))      # segments 0-59 only (a batch's worker)
+    vidcolor.join_parts("film.mp4", "out.mp4")                  # the film, once every part is done
     colorizer = vidcolor.create("transfer", reference="ref.jpg")
     rgb = colorizer(grey)                                       # uint8 (N, H, W) -> uint8 (N, H, W, 3)
     vidcolor.list_models()                                      # every model, and whether it has weights
@@ -168,7 +170,8 @@ def colorize(
 
 
 def join_parts(source: PathLike, output: PathLike, *, codec: str = "libx264", crf: int = 18,
-               start: float | str | None = None, end: float | str | None = None, report: bool = False) -> Path:
+               start: float | str | None = None, end: float | str | None = None, report: bool = False,
+               overwrite: bool = False) -> Path:
     """Write a film coloured in parts (``colorize(..., part=...)`` for every range of its
     segments, with the same options) from its resume folder; returns the output's path.
     Refused while a part is missing, unfinished or made with other settings."""
@@ -178,6 +181,7 @@ def join_parts(source: PathLike, output: PathLike, *, codec: str = "libx264", cr
     source, target = Path(source), Path(output)
     if not source.is_file():
         raise InputError(f"{source}: no such file")
+    _check_target(source, target, overwrite, folder=False, encoder=(codec, crf))
     with output_lock(target):
         join(source, target, VideoOptions(codec=codec, crf=crf, start=seconds(start, "start"), end=seconds(end, "end"),
                                           report=report))

@@ -13,7 +13,7 @@ import vidcolor
 from conftest import colour_reference, read_clip, write_clip, write_png
 from vidcolor.batch import Job
 from vidcolor.batch.cluster import parts_of
-from vidcolor.errors import InputError
+from vidcolor.errors import InputError, OutputError
 from vidcolor.io.segments import work_folder
 
 SETTINGS = dict(auto=True, model="eccv16", auto_mode="per-frame", work_res=48)
@@ -68,6 +68,8 @@ def test_a_part_resumes_on_its_own_and_leaves_the_others_alone(tmp_path, film):
     vidcolor.colorize(film, out, part=(0, 1), resume=True, **SETTINGS)  # already done: nothing to do
     vidcolor.join_parts(film, out)
     assert read_clip(out, pixels=False).frames == 600
+    with pytest.raises(OutputError, match="exists"):
+        vidcolor.join_parts(film, out)
 
 
 def test_part_arguments_are_checked(tmp_path, film):

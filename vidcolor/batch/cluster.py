@@ -45,9 +45,6 @@ class Worker:
         keep_loaded()
         self.options = options
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def run(self, job: Job, part: tuple[int, int | None] | None = None) -> dict:
         from vidcolor.batch.run import run_job
 

@@ -141,14 +141,14 @@ def run_batch(source: Path, outdir: Path, options: dict, *, ray: str | None = No
     from vidcolor.batch.plan import plan
 
     source, outdir = Path(source), Path(outdir)
-    jobs = plan(source, outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     if workers is not None and workers < 1:
         raise InputError("`workers` must be at least 1")
     if part_minutes is not None and part_minutes < 0:
         raise InputError("`part_minutes` must not be negative")
     if ray is None and workers not in (None, 1):
         raise InputError("`workers` is for a Ray cluster: add `ray=local` or `ray=ADDRESS`")
+    jobs = plan(source, outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
     report = BatchReport(source, outdir, jobs, workers or 1)
     bar = console.progress(len(jobs), "batch", unit="jobs")
 

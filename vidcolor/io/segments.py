@@ -139,7 +139,8 @@ class SegmentedOutput:
             first = self.first_number * self.segment_frames + sum(s["frames"] for s in usable)
             if not self._intact(segment, self.first_number + len(usable), first):
                 after = len(listed) - len(usable) - 1
-                log.warning(f"{self.folder.name}/{len(usable):06d}{self.output.suffix} is damaged or missing: it"
+                log.warning(f"{self.folder.name}/{self.first_number + len(usable):06d}{self.output.suffix} is damaged "
+                            f"or missing: it"
                             f"{f' and the {after} after it' if after else ''} will be done again")
                 break
             usable.append(segment)
