@@ -164,6 +164,8 @@ def test_batch_input_errors(tmp_path):
     films.mkdir()
     write_clip(films / "a.mp4", frames=12)
     assert_clean_error(run_cli("batch", films, "-o", tmp_path / "out", "--workers", "2"), "--ray")
+    assert_clean_error(run_cli("batch", films, "-o", tmp_path / "out", "--model", "sepia"), "unknown model 'sepia'")
+    assert not (tmp_path / "out").exists()
     assert_clean_error(run_cli(films, "--auto", "-o", tmp_path / "o"), "no images", "vidcolor batch")  # not `batch`
     assert_clean_error(run_cli("batch", films, "-o", films), "is the input folder")
     (films / "list.csv").write_text("source,output\na.mp4,../films/a.mp4\n")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vidcolor.batch.plan import Job
 from vidcolor.console import log
-from vidcolor.errors import InputError, VidcolorError
+from vidcolor.errors import InputError, ModelError, VidcolorError
 
 REPORT = "report.json"
 PART_MINUTES = 10.0  # on a cluster, films longer than this are coloured in parts of about this length
@@ -147,6 +147,11 @@ def run_batch(source: Path, outdir: Path, options: dict, *, ray: str | None = No
         raise InputError("`part_minutes` must not be negative")
     if ray is None and workers not in (None, 1):
         raise InputError("`workers` is for a Ray cluster: add `ray=local` or `ray=ADDRESS`")
+    if options.get("model") is not None:  # the batch's own model, checked once rather than failing every job
+        from vidcolor import colorizers
+
+        if options["model"] not in colorizers.names():
+            raise ModelError(f"unknown model {options['model']!r}; available: {', '.join(colorizers.names())}")
     jobs = plan(source, outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     report = BatchReport(source, outdir, jobs, workers or 1)
