@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import common
+import numpy as np
 import torch
 
 CLIP = "bbb_360p_bunny.mp4"
@@ -88,8 +89,6 @@ def main() -> None:
         # the fixed cost of a film: a batch of tiny films (12 frames at 96x64), 1 worker
         tiny = tmp / "tiny"
         tiny.mkdir()
-        import numpy as np
-
         for k in range(args.tiny):
             common.write_grey_video(tiny / f"t{k:02d}.mp4", [np.full((64, 96), 40 + 10 * k, np.uint8)] * 12, 24)
         cheap = {"reference": [reference], "model": "transfer", "work_res": 64}  # the film's costs, not the model's

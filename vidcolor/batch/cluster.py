@@ -63,11 +63,10 @@ def parts_of(job: Job, options: dict, part_seconds: float) -> list[tuple[int, in
     (its own run says why)."""
     from vidcolor.api import seconds
     from vidcolor.errors import VidcolorError
-    from vidcolor.io.images import is_image_path
     from vidcolor.io.segments import SEGMENT_SECONDS, segment_length
     from vidcolor.io.video_reader import VideoReader
 
-    if is_image_path(job.source) or job.source.is_dir() or job.output.exists():
+    if not job.film or job.output.exists():
         return None
     settings = {**options, **job.options}
     try:

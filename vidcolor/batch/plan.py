@@ -44,6 +44,13 @@ class Job:
     def name(self) -> str:
         return self.source.name
 
+    @property
+    def film(self) -> bool:
+        """Whether the source is a film (else a picture, or a folder of pictures)."""
+        from vidcolor.io.images import is_image_path
+
+        return not is_image_path(self.source) and not self.source.is_dir()
+
 
 def plan(source: Path, outdir: Path) -> list[Job]:
     """The jobs of a folder or a manifest file (see the module's description), outputs under

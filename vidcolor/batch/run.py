@@ -35,11 +35,10 @@ def run_job(job: Job, options: dict, part: tuple[int, int | None] | None = None)
     of its film's segments, see ``join_job``); its report entry (a failure is an entry too:
     only an interruption stops the batch)."""
     from vidcolor import api
-    from vidcolor.io.images import is_image_path
     from vidcolor.io.segments import MANIFEST, Part, work_folder
 
     entry = {"source": str(job.source), "output": str(job.output)} | ({"part": list(part)} if part else {})
-    film = not is_image_path(job.source) and not job.source.is_dir()
+    film = job.film
     if job.output.exists():
         return {**entry, "status": "done_before", **_outcome(job, film)}
     settings = {**options, **job.options}

@@ -120,13 +120,12 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
     written = 0
     with VideoReader(source, start=options.start, end=options.end, copy=False) as reader:
         info = reader.info
-        key = fingerprint(source, {**(settings or {}), "codec": options.codec, "crf": options.crf,
-                                   "start": options.start, "end": options.end,
-                                   "segment_seconds": segments_module.SEGMENT_SECONDS})
-        segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key, resume,
-                                   options.part)
-        done = segments.done
-        first = segments.first_number * segments.segment_frames  # a part's first frame
+        key = fingerprint(source, reader.container.streams,
+                          {**(settings or {}), "codec": options.codec, "crf": options.crf, "start": options.start,
+                           "end": options.end, "segment_seconds": segments_module.SEGMENT_SECONDS})
+        segments = SegmentedOutput(output, info, options.codec, options.crf, options.start or 0.0, key,
+                                   options.part).begin(resume)
+        done, first = segments.done, segments.start
         if segments.complete:
             log.info(f"{output.name}: part {segments.part.first} is already done")
             return done - first
@@ -134,7 +133,7 @@ def colorize_video(source: Path, output: Path, engine: Engine, refs: ReferenceSe
             log.info(f"resuming {output.name}: {done} frames already done, continuing from there")
         loop = FilmLoop(engine, references, options.batch_size, options.shot_threshold,
                         starts_segment=segments.starts_segment, skip=done, stop=segments.stop)
-        report = ShotReport()
+        report = ShotReport(colourfulness=options.report or options.part is not None)
         bar = console.progress(info.frames or None, source.name)
         bar.update(done)
         encoder = Background(lambda job: segments.write(*job), name="vidcolor-encode") if options.overlap else None

@@ -41,7 +41,8 @@ class ShotReport:
     """Collects the film loop's batches shot by shot (``add``), logs each shot's confidence
     when it ends, and writes the JSON (``write``)."""
 
-    def __init__(self):
+    def __init__(self, colourfulness: bool = True):
+        self.measure_colour = colourfulness  # False: only the log's confidence is wanted
         self.shots: list[ShotEntry] = []
         self._seen: list[float] = []  # the current shot's per-frame confidences
         self._colour: list[float] = []  # and colourfulness
@@ -53,7 +54,8 @@ class ShotReport:
             self.shots.append(ShotEntry(batch.shot, first.index, round(float(first.time), 3), reference=reference))
         self.shots[-1].frames += len(batch.frames)
         self._seen += batch.confidence or []
-        self._colour += [colourfulness(rgb[::SUBSAMPLE, ::SUBSAMPLE]) for rgb in batch.rgb]
+        if self.measure_colour:
+            self._colour += [colourfulness(rgb[::SUBSAMPLE, ::SUBSAMPLE]) for rgb in batch.rgb]
 
     def _finish(self) -> None:
         seen, self._seen = self._seen, []

@@ -29,12 +29,9 @@ def file_id(path: Path) -> str:
     return f"{size}:{digest.hexdigest()}"
 
 
-def stream_layout(path: Path) -> list[str]:
-    """Each stream of a film as ``type:codec``, in file order."""
-    import av
-
-    with av.open(str(path)) as container:
-        return [f"{s.type}:{s.codec_context.name if s.codec_context else '?'}" for s in container.streams]
+def stream_layout(streams) -> list[str]:
+    """Each of a film's streams (an open container's) as ``type:codec``, in file order."""
+    return [f"{s.type}:{s.codec_context.name if s.codec_context else '?'}" for s in streams]
 
 
 def identity(path: Path) -> str | list:
@@ -45,6 +42,6 @@ def identity(path: Path) -> str | list:
     return file_id(path)
 
 
-def film_identity(path: Path) -> dict:
+def film_identity(path: Path, streams) -> dict:
     """What a resumed run checks of its source film: content and stream layout."""
-    return {"content": file_id(path), "streams": stream_layout(path)}
+    return {"content": file_id(path), "streams": stream_layout(streams)}

@@ -60,11 +60,11 @@ def work_folder(output: Path) -> Path:
     return output.with_name(f".{output.name}.resume")
 
 
-def fingerprint(source: Path, settings: dict) -> dict:
+def fingerprint(source: Path, streams, settings: dict) -> dict:
     """What a resumed run must share with the first: the source film's content and stream
-    layout (not its path or time: a shared disk may be mounted elsewhere on another machine,
-    ``vidcolor.io.content``) and the settings."""
-    return {"source": film_identity(source), "settings": json.loads(json.dumps(settings, default=str))}
+    layout (``streams``, of its open container; not its path or time: a shared disk may be
+    mounted elsewhere on another machine, ``vidcolor.io.content``) and the settings."""
+    return {"source": film_identity(source, streams), "settings": json.loads(json.dumps(settings, default=str))}
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ def segment_length(rate) -> int:
 class SegmentedOutput:
     """Colour frames in, segment files out; ``join`` makes the final film."""
 
-    def __init__(self, output: Path, info: VideoInfo, codec: str, crf: int, offset: float, key: dict,
-                 resume: bool, part: Part | None = None):
+    def __init__(self, output: Path, info: VideoInfo, codec: str, crf: int, offset: float, key: dict | None = None,
+                 part: Part | None = None):
         self.output, self.info, self.codec, self.crf, self.offset = output, info, codec, crf, offset
         self.folder = work_folder(output)
         self.segment_frames = segment_length(info.rate)
@@ -100,16 +100,20 @@ class SegmentedOutput:
         self.first_number = part.first if part is not None else 0
         self.segments: list[dict] = []
         self.complete = False  # a part's: all its frames were written
-        self.ended, self.shots = False, []  # a complete part's: whether the film ended in it, its shots
+        self._writer: VideoWriter | None = None
+        self._current: dict | None = None
+
+    def begin(self, resume: bool) -> "SegmentedOutput":
+        """Continue the unfinished run in the folder (``resume``), or start afresh: the folder
+        emptied (a part: of its own files only)."""
         if resume:
             self._load()
-        elif part is not None:
+        elif self.part is not None:
             self._clear()
         elif self.folder.exists():
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._writer: VideoWriter | None = None
-        self._current: dict | None = None
+        return self
 
     def _load(self) -> None:
         manifest = self.folder / self.manifest
@@ -126,7 +130,6 @@ class SegmentedOutput:
         listed = saved.get("segments", [])
         self.segments = self._usable(listed)
         self.complete = bool(saved.get("complete")) and len(self.segments) == len(listed)
-        self.ended, self.shots = saved.get("ended", False), saved.get("shots", [])
         if len(self.segments) < len(listed):
             self._save(self.segments)
         self._tidy()
@@ -136,11 +139,10 @@ class SegmentedOutput:
         and the ones after it, each continuing from the one before, are done again)."""
         usable: list[dict] = []
         for segment in listed:
-            first = self.first_number * self.segment_frames + sum(s["frames"] for s in usable)
-            if not self._intact(segment, self.first_number + len(usable), first):
+            number = self.first_number + len(usable)
+            if not self._intact(segment, number, self.start + sum(s["frames"] for s in usable)):
                 after = len(listed) - len(usable) - 1
-                log.warning(f"{self.folder.name}/{self.first_number + len(usable):06d}{self.output.suffix} is damaged "
-                            f"or missing: it"
+                log.warning(f"{self.folder.name}/{number:06d}{self.output.suffix} is damaged or missing: it"
                             f"{f' and the {after} after it' if after else ''} will be done again")
                 break
             usable.append(segment)
@@ -187,9 +189,14 @@ class SegmentedOutput:
                     path.unlink(missing_ok=True)
 
     @property
+    def start(self) -> int:
+        """The index of the first frame this run writes (a part's first; 0 for a whole film)."""
+        return self.first_number * self.segment_frames
+
+    @property
     def done(self) -> int:
         """The index of the first frame still to do (after the finished segments)."""
-        return self.first_number * self.segment_frames + sum(s["frames"] for s in self.segments)
+        return self.start + sum(s["frames"] for s in self.segments)
 
     @property
     def stop(self) -> int | None:
@@ -261,11 +268,8 @@ class SegmentedOutput:
         """Every complete part of ``output``'s folder gathered for ``join``: the parts must
         share one key and follow each other without a gap up to the one the film ended in.
         Their shots are in ``shots`` (a shot that runs over two parts, once)."""
-        joined = cls.__new__(cls)
-        joined.output, joined.info, joined.codec, joined.crf, joined.offset = output, info, codec, crf, offset
-        joined.folder, joined.part, joined.first_number = work_folder(output), None, 0
-        joined.segment_frames, joined.manifest = segment_length(info.rate), MANIFEST
-        joined._writer, joined._current, joined.segments, joined.shots, joined.model = None, None, [], [], None
+        joined = cls(output, info, codec, crf, offset)
+        joined.shots, joined.model = [], None
         manifests = sorted(joined.folder.glob("part-*.json")) if joined.folder.is_dir() else []
         keys, ended = [], False
         for manifest in manifests:

@@ -17,7 +17,6 @@ import io
 import zipfile
 from pathlib import Path
 
-
 from vidcolor.errors import InputError, ModelError
 from vidcolor.models import weights
 from vidcolor.models.devc.network import DEVC, save
