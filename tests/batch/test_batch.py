@@ -165,6 +165,7 @@ def test_batch_input_errors(tmp_path):
     write_clip(films / "a.mp4", frames=12)
     assert_clean_error(run_cli("batch", films, "-o", tmp_path / "out", "--workers", "2"), "--ray")
     assert_clean_error(run_cli("batch", films, "-o", tmp_path / "out", "--model", "sepia"), "unknown model 'sepia'")
+    assert_clean_error(run_cli("batch", films, "-o", tmp_path / "out", "--ray", "local", "--retries", "-1"), "--retries")
     assert not (tmp_path / "out").exists()
     assert_clean_error(run_cli(films, "--auto", "-o", tmp_path / "o"), "no images", "vidcolor batch")  # not `batch`
     assert_clean_error(run_cli("batch", films, "-o", films), "is the input folder")

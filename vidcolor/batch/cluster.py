@@ -86,6 +86,18 @@ def parts_of(job: Job, options: dict, part_seconds: float) -> list[tuple[int, in
     return [(a, b) for a, b in zip(starts, starts[1:])] + [(starts[-1], None)]
 
 
+def check(gpus_per_worker: float, retries: int) -> None:
+    """Refuse, before any work, a batch that cannot run on Ray."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise InputError("`ray` needs Ray: pip install 'vidcolor[ray]'")
+    if gpus_per_worker < 0:
+        raise InputError("`gpus_per_worker` must not be negative")
+    if retries < 0:
+        raise InputError("`retries` must not be negative")
+
+
 def connect(address: str, workers: int | None) -> bool:
     """Join the cluster at ``address``, or start one here for ``"local"``; whether it was
     started here (and is to be stopped at the end)."""
@@ -115,14 +127,6 @@ def run_on_ray(jobs: list[Job], options: dict, address: str, workers: int | None
                retries: int, part_seconds: float | None, ended: Callable[[int, dict], None]) -> None:
     """Colour ``jobs`` on the cluster, films longer than ``part_seconds`` in parts (None:
     never); ``ended(index, entry)`` as each job ends, in the order they end."""
-    import importlib.util
-
-    if importlib.util.find_spec("ray") is None:
-        raise InputError("`ray` needs Ray: pip install 'vidcolor[ray]'")
-    if gpus_per_worker < 0:
-        raise InputError("`gpus_per_worker` must not be negative")
-    if retries < 0:
-        raise InputError("`retries` must not be negative")
     films = Films(jobs, options, part_seconds)
     started_here = connect(address, workers)
     import ray

@@ -146,6 +146,10 @@ def run_batch(source: Path, outdir: Path, options: dict, *, ray: str | None = No
         raise InputError("`part_minutes` must not be negative")
     if ray is None and workers not in (None, 1):
         raise InputError("`workers` is for a Ray cluster: add `ray=local` or `ray=ADDRESS`")
+    if ray is not None:
+        from vidcolor.batch.cluster import check
+
+        check(gpus_per_worker, retries)
     if options.get("model") is not None:  # the batch's own model, checked once rather than failing every job
         from vidcolor import colorizers
 
