@@ -56,8 +56,8 @@ def recorded(monkeypatch) -> list[list[np.ndarray]]:
     runs: list[list[np.ndarray]] = []
     colorize = Engine.colorize
 
-    def recording(self, greys, prepared, sequence=False, with_raw=False, out=None):
-        result = colorize(self, greys, prepared, sequence=sequence, with_raw=with_raw, out=out)
+    def recording(self, greys, prepared, sequence=False, with_raw=False, **kwargs):
+        result = colorize(self, greys, prepared, sequence=sequence, with_raw=with_raw, **kwargs)
         if sequence:  # film frames (not the photos of an evaluation)
             runs[-1].extend(np.array(result[0] if with_raw else result))
         return result

@@ -74,7 +74,8 @@ def test_a_still_scene_with_grain_keeps_its_colour_and_new_content_gets_its_own(
                          key_every=60.0)
     batches = list(FilmLoop(keys.engine, keys, batch_size=4, threshold=1.0).run(
         _frame(k, g) for k, g in enumerate(greys)))
-    assert [b.choice.index for b in batches] == [0, 0, 8, 8]  # no cut (threshold 1), but new content at frame 8
+    # no cut (threshold 1), but new content at frame 8: each content takes its own keyframe alone
+    assert [(b.choice.before.index, b.choice.after) for b in batches] == [(0, None), (0, None), (8, None), (8, None)]
     assert sum(len(b.frames) for b in batches) == 16
 
 
@@ -146,3 +147,129 @@ def test_a_killed_keyframe_run_resumes_to_the_same_film(tmp_path):
     assert resumed.frames == whole.frames == 600 and resumed.audio == whole.audio
     difference = np.abs(np.stack(resumed.rgb).astype(int) - np.stack(whole.rgb).astype(int))
     assert difference.mean() < 4.0  # libx264 does not give the same bits twice for these frames (test_resume.py)
+
+
+# -- two keyframes blended --------------------------------------------------------------------
+
+
+def _grainy(seed: int, frames: int, size: int = 64, grain: int = 12) -> list[np.ndarray]:
+    """A still picture under fresh grain on every frame: the automatic network colours each
+    frame (and so each keyframe) a little differently."""
+    rng = np.random.default_rng(seed)
+    still = scene(4, size)
+    noisy = [np.clip(still.astype(int) + rng.integers(-grain, grain + 1, still.shape[:2])[..., None], 0, 255)
+             .astype(np.uint8) for _ in range(frames)]
+    return [rgb_to_grey_levels(f) for f in noisy]
+
+
+@pytest.fixture(scope="module")
+def engines():
+    from vidcolor.film.engine import Engine
+
+    return Engine("exemplar", device="cpu", work_res=48), Engine("eccv16", device="cpu", work_res=48)
+
+
+def _run(keys, greys, **loop) -> tuple[list, np.ndarray]:
+    from vidcolor.film.loop import FilmLoop
+
+    batches = list(FilmLoop(keys.engine, keys, batch_size=4, threshold=1.0, **loop).run(
+        _frame(k, g) for k, g in enumerate(greys)))
+    return batches, np.concatenate([b.rgb for b in batches]) if batches else np.zeros((0,))
+
+
+def test_an_engine_blends_two_references_by_each_frames_weight(engines):
+    from vidcolor.film.engine import Blend
+
+    engine = engines[0]
+    greys = _grainy(2, 3)
+    first, second = engine.prepare(scene(1, 64)), engine.prepare(scene(7, 64))
+    alone, confidence = [], []
+    for prepared in (first, second):
+        alone.append(engine.colorize(greys, prepared))
+        confidence.append(engine.confidence.clone())
+    both = engine.colorize(greys, Blend(first, second, 10, 12), indices=[10, 11, 12])
+    assert np.array_equal(both[0], alone[0][0]) and np.array_equal(both[2], alone[1][2])  # weights 0 and 1
+    lab = [cv2_lab(x[1]) for x in (alone[0], alone[1], both)]
+    assert np.abs(lab[2] - (lab[0] + lab[1]) / 2).mean() < 1.5  # halfway (on the 8-bit output's rounding)
+    assert np.abs(lab[0] - lab[1]).mean() > 3  # the two references do colour it differently
+    assert float(engine.confidence[1]) == pytest.approx(float(confidence[0][1] + confidence[1][1]) / 2, abs=1e-5)
+    assert np.array_equal(engine.colorize(greys, Blend(first, None, 10, 12), indices=[10, 11, 12]), alone[0])
+
+
+def cv2_lab(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[..., 1:].astype(float)
+
+
+class OneKeyframe(AutoKeyframes):
+    """Each frame from the keyframe before it alone (no blending)."""
+
+    def span(self, before, after):
+        return super().span(before, None)
+
+
+def test_keyframes_renewed_with_time_are_blended_so_the_colour_does_not_jump(engines):
+    greys = _grainy(3, 24, grain=24)
+    blended, rgb = _run(AutoKeyframes(*engines, key_every=0.25), greys)
+    assert [(b.choice.before.index, getattr(b.choice.after, "index", None)) for b in blended] == [
+        (0, 6), (0, 6), (6, 12), (6, 12), (12, 18), (12, 18), (18, None), (18, None)]
+    _, single = _run(OneKeyframe(*engines, key_every=0.25), greys)
+    ab, ab_single = np.stack([cv2_lab(f) for f in rgb]), np.stack([cv2_lab(f) for f in single])
+    assert np.array_equal(ab[0], ab_single[0])  # the first keyframe's own frame: its colour alone
+
+    def steps(x):  # the change of colour into each frame
+        return np.abs(np.diff(x, axis=0)).mean((1, 2, 3))
+
+    at_keys = [5, 11, 17]  # the steps into frames 6, 12 and 18
+    jumps, grain = steps(ab_single), np.median(steps(ab_single))
+    assert jumps[at_keys].max() > 2 * grain  # one keyframe after another: the colour jumps
+    smooth = steps(ab)
+    assert smooth[at_keys].max() < 1.3 * np.median(smooth)  # blended: no more than the grain's own flicker
+    assert smooth[at_keys].max() < 0.6 * jumps[at_keys].max(), (smooth, jumps)
+
+
+def test_frames_wait_for_the_next_keyframe_only_so_long(engines, monkeypatch):
+    """A long dark stretch makes no keyframe: its frames wait ``key_every`` seconds (or
+    ``MAX_WAITING`` bytes) at most, then take the keyframe before them alone, without
+    waiting for the end of the shot."""
+    from vidcolor.film import keyframes
+    from vidcolor.film.loop import FilmLoop
+
+    lit = _grainy(4, 1)[0]
+    greys = [lit] + [np.full_like(lit, 4)] * 40 + [lit] * 3
+    pulled: list[int] = []
+
+    def frames():
+        for k, g in enumerate(greys):
+            pulled.append(k)
+            yield _frame(k, g)
+
+    def first_batch_after():
+        pulled.clear()
+        keys = AutoKeyframes(*engines, key_every=0.5)
+        loop = FilmLoop(keys.engine, keys, batch_size=4, threshold=1.0).run(frames())
+        first = next(loop)
+        seen = len(pulled)
+        rest = list(loop)
+        return first, seen, [first, *rest]
+
+    first, seen, batches = first_batch_after()
+    assert first.choice.after is None and seen < 24  # 0.5 s at 24 fps, the detector's look-ahead and a batch
+    assert sum(len(b.frames) for b in batches) == len(greys)
+    assert batches[-1].choice.before.index == 41  # lit again, over 0.5 s later: a keyframe of its own
+    monkeypatch.setattr(keyframes, "MAX_WAITING", 4 * lit.nbytes)
+    _, fewer, _ = first_batch_after()
+    assert fewer < seen
+
+
+@pytest.mark.parametrize("skip, stop", [(10, 20), (10, None), (20, 30)])
+def test_a_part_or_a_resumed_run_colours_its_frames_as_one_run_does(engines, skip, stop):
+    """A part (``skip``..``stop``) still sees the keyframe after its last frames, past its
+    end, so its frames are the frames of one run; so are a resumed run's."""
+    greys = _grainy(5, 40)
+    starts = {"starts_segment": lambda index: index % 10 == 0}
+    _, whole = _run(AutoKeyframes(*engines, key_every=0.25), greys, **starts)
+    batches, part = _run(AutoKeyframes(*engines, key_every=0.25), greys, skip=skip, stop=stop, **starts)
+    assert [f.index for b in batches for f in b.frames] == list(range(skip, stop or 40))
+    assert np.array_equal(part, whole[skip:stop])

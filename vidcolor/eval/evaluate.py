@@ -246,8 +246,8 @@ class Evaluation:
         prepared = engine.prepare(reference)
         model_out = engine.colorize([grey], prepared)
         run.model_seconds += time.perf_counter() - t0
-        if engine.colorizer.confidence is not None:
-            run.confidence += [float(c) for c in engine.colorizer.confidence]
+        if engine.confidence is not None:
+            run.confidence += [float(c) for c in engine.confidence]
         run.height, run.width = rgb.shape[:2]
         run.shots = 1
         self._score(run, [Original(0, 0.0, grey, rgb)], model_out, model_out, self._mean_ab(reference), reference, 0)

@@ -9,7 +9,8 @@ needs little more memory than its grey levels and its RGB.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +31,30 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@dataclass(eq=False)
+class Blend:
+    """Two prepared references carried over the frames between them (two keyframes of a shot):
+    a frame's colour is ``(1 - w) * ab(before) + w * ab(after)``, ``w`` its share of the way
+    from frame ``first`` to frame ``last``, the distance weighting BiSTNet gives its two
+    references. Without ``after``, ``before`` alone. The spans of a shot follow each other
+    (``last`` of one is ``first`` of the next, with the same prepared reference), so the
+    temporal state runs on across them."""
+
+    before: Any
+    after: Any | None
+    first: int
+    last: int
+
+    def weights(self, indices: Sequence[int]) -> list[float]:
+        if self.after is None or self.last <= self.first:
+            return [0.0] * len(indices)
+        return [min(1.0, max(0.0, (i - self.first) / (self.last - self.first))) for i in indices]
+
+    def follows(self, other: Any) -> bool:
+        """This span continues ``other`` (the previous one of the same shot)."""
+        return isinstance(other, Blend) and (other.after if other.after is not None else other.before) is self.before
+
+
 class Engine:
     def __init__(self, model: str, device: str = "auto", work_res: int = 256, weights: str | None = None,
                  follow: bool = False, options=None, smooth: bool = False):
@@ -45,9 +70,10 @@ class Engine:
         self.colorizer: Colorizer = create(model, device=self.device, **kwargs)
         self.work_res = work_res
         self.follow = follow and self.colorizer.follows_previous
-        self._last: tuple | None = None  # (prepared, L, ab) of the last frame of a sequence
+        self._last: dict[int, tuple] = {}  # id(prepared) -> (prepared, L, ab) of the last frame coloured from it
         self.smoother = TemporalSmoother() if smooth else None
         self._smoothing: object = None  # the prepared reference the smoother's state belongs to
+        self.confidence: torch.Tensor | None = None  # each frame's mean confidence in the last batch, if known
 
     @property
     def needs_reference(self) -> bool:
@@ -67,30 +93,27 @@ class Engine:
 
     def new_shot(self) -> None:
         """The next frames start a new shot: forget the previous frame."""
-        self._last = None
+        self._last = {}
         self.colorizer.new_shot()
         if self.smoother is not None:
             self.smoother.reset()
 
     @torch.no_grad()
     def colorize(self, greys: list[np.ndarray], prepared: Any, sequence: bool = False, with_raw: bool = False,
-                 out: np.ndarray | None = None):
+                 out: np.ndarray | None = None, indices: Sequence[int] | None = None):
         """Grey levels ``[(H, W), ...]`` (same size, uint8 or uint16) -> RGB ``(B, H, W, 3)``,
         uint8; or written into ``out``, ``(B, H, W, 3)`` uint8 or uint16 of any strides (a BGR
         image's channels reversed, say), and returned.
         ``sequence``: the frames follow the previous call's (video); models that can are
         guided by the last colorized frame while the reference stays the same, and the
         temporal smoothing (when on) carries colour over from the previous frame.
-        ``with_raw``: also return the output without smoothing (for measuring it)."""
+        ``prepared``: one reference, or a ``Blend`` of two, whose weights need the frames'
+        ``indices``. ``with_raw``: also return the output without smoothing (for measuring it)."""
         grey, small = self._lightness(greys)
-        extra = {"sequence": sequence} if self.colorizer.tracks_frames else {}
-        if self.follow and sequence:
-            last = self._last
-            previous = last[1:] if last is not None and last[0] is prepared and last[1].shape == small[-1:].shape else None
-            ab = self.colorizer.colorize(small, prepared, previous, **extra).float()
-            self._last = (prepared, small[-1:], ab[-1:])
+        if isinstance(prepared, Blend):
+            ab = self._blend(small, prepared, sequence, indices)
         else:
-            ab = self.colorizer.colorize(small, prepared, **extra).float()
+            ab = self._predict(small, prepared, sequence)
         raw = ab
         if self.smoother is not None and sequence:
             ab = self._smooth(small, ab, prepared)
@@ -98,6 +121,37 @@ class Engine:
         if not with_raw:
             return rgb
         return rgb, (rgb if raw is ab else self._full_size(raw, small, grey))
+
+    def _predict(self, small: torch.Tensor, prepared: Any, sequence: bool) -> torch.Tensor:
+        """The colorizer's ab for one reference; in the recurrent mode, guided by the last frame
+        coloured from the same reference."""
+        extra = {"sequence": sequence} if self.colorizer.tracks_frames else {}
+        if self.follow and sequence:
+            last = self._last.get(id(prepared))
+            previous = last[1:] if last is not None and last[0] is prepared and last[1].shape == small[-1:].shape else None
+            ab = self.colorizer.colorize(small, prepared, previous, **extra).float()
+            self._last.pop(id(prepared), None)
+            self._last[id(prepared)] = (prepared, small[-1:], ab[-1:])
+            while len(self._last) > 2:  # the two references of a Blend at most
+                del self._last[next(iter(self._last))]
+        else:
+            ab = self.colorizer.colorize(small, prepared, **extra).float()
+        self.confidence = self.colorizer.confidence
+        return ab
+
+    def _blend(self, small: torch.Tensor, blend: Blend, sequence: bool, indices: Sequence[int] | None) -> torch.Tensor:
+        """Each frame's colour from the two references of ``blend``, mixed by its weight."""
+        if indices is None or len(indices) != small.shape[0]:
+            raise ValueError("a Blend of two references needs each frame's index")
+        ab = self._predict(small, blend.before, sequence)
+        if blend.after is None:
+            return ab
+        confidence = self.confidence
+        w = torch.tensor(blend.weights(indices), dtype=ab.dtype, device=ab.device)
+        ab = (1 - w)[:, None, None, None] * ab + w[:, None, None, None] * self._predict(small, blend.after, sequence)
+        if confidence is not None and self.confidence is not None:
+            self.confidence = (1 - w.cpu()) * confidence + w.cpu() * self.confidence
+        return ab
 
     def _lightness(self, greys: list[np.ndarray]) -> tuple[np.ndarray, torch.Tensor]:
         """The grey levels as one array ``(B, H, W)`` and their L at work resolution
@@ -131,7 +185,7 @@ class Engine:
 
     def _smooth(self, small: torch.Tensor, ab: torch.Tensor, prepared: Any) -> torch.Tensor:
         """The temporal stage, frame by frame at work resolution; a new reference is a new shot."""
-        if self._smoothing is not prepared:
+        if self._smoothing is not prepared and not (isinstance(prepared, Blend) and prepared.follows(self._smoothing)):
             self.smoother.reset()
             self._smoothing = prepared
         greys = (small[:, 0] * 2.55).round().clamp(0, 255).byte().cpu().numpy()

@@ -6,6 +6,7 @@ its own keyframe, as the colourist left it, with no hand editing of the mapping.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,7 @@ class KeyframeExport:
 # -- automatic colour for films, by keyframes ------------------------------------------------
 
 DARK, BRIGHT = 0.06, 0.94  # mean grey level (of 1) below or above which a frame makes no keyframe
+MAX_WAITING = 1 << 30  # bytes of grey levels held while a span waits for its next keyframe
 BINS = 32
 
 
@@ -77,8 +79,25 @@ class Keyframe:
         self.histogram = histogram(levels)
         self.usable = DARK <= float(levels.mean()) / 255.0 <= BRIGHT
 
+    def distance(self, other: "Keyframe") -> float:
+        """How far apart the two pictures' content is: half the L1 distance of their
+        grey-level histograms, in [0, 1] (motion moves it little, new content much)."""
+        return 0.5 * float(np.abs(self.histogram - other.histogram).sum())
+
     def __str__(self) -> str:
         return f"keyframe {self.index} at {self.time:.2f} s"
+
+
+@dataclass(frozen=True, eq=False)
+class Span:
+    """The frames of a shot from keyframe ``before`` up to keyframe ``after`` (None: there is
+    none in the shot, or it came too late to wait for)."""
+
+    before: Keyframe
+    after: Keyframe | None
+
+    def __str__(self) -> str:
+        return str(self.before) if self.after is None else f"keyframes {self.before.index} and {self.after.index}"
 
 
 class AutoKeyframes:
@@ -86,11 +105,16 @@ class AutoKeyframes:
     is a keyframe, and so is a later frame of the shot when ``key_every`` seconds have passed
     since the last keyframe, when the picture has drifted from it (half the L1 distance of
     their grey-level histograms above ``drift``: new content, not motion), or when the last
-    keyframe was near black or near
-    white and this frame is not. A keyframe is coloured by the automatic ``auto`` engine
-    when it is first needed (so a resumed film chooses the same keyframes and colours only
-    those it uses); the frames that follow it are coloured by ``engine`` (the exemplar
-    network) with it as their reference, so the colour stays put between keyframes."""
+    keyframe was near black or near white and this frame is not.
+
+    A keyframe is coloured by the automatic ``auto`` engine when it is first needed (so a
+    resumed film chooses the same keyframes and colours only those it uses). The frames
+    between two keyframes of a shot that show the same content are coloured by ``engine``
+    (the exemplar network) from both, blended by distance (``Span``, ``engine.Blend``), so
+    the colour moves smoothly from one keyframe to the next instead of jumping; the frames
+    before new content, and after a shot's last keyframe, take the keyframe before them
+    alone. The film loop keeps a span's frames until its next keyframe is known (a bounded
+    buffer: ``waits``), so the film is decoded once."""
 
     def __init__(self, engine, auto, key_every: float = 4.0, drift: float = 0.3):
         if key_every <= 0:
@@ -98,7 +122,7 @@ class AutoKeyframes:
         self.engine, self.auto = engine, auto
         self.key_every, self.drift = key_every, drift
         self.key: Keyframe | None = None
-        self._prepared: tuple[int, object] | None = None
+        self._prepared: dict[int, object] = {}  # keyframe index -> its colour prepared (the last two)
 
     def choose(self, shot: Shot, frame) -> Keyframe:
         self.key = Keyframe(frame.index, frame.time, frame.grey)
@@ -111,18 +135,43 @@ class AutoKeyframes:
         if key is not None and not candidate.usable:
             return None
         if key is None or not key.usable or frame.time - key.time >= self.key_every \
-                or 0.5 * float(np.abs(candidate.histogram - key.histogram).sum()) > self.drift:
+                or candidate.distance(key) > self.drift:
             self.key = candidate
             return candidate
         return None
 
-    def prepare(self, choice: Keyframe):
-        if self._prepared is None or self._prepared[0] != choice.index:
-            rgb = self.auto.colorize([choice.grey], None)[0]
-            self._prepared = (choice.index, self.engine.prepare(rgb))
-        return self._prepared[1]
+    def span(self, before: Keyframe, after: Keyframe | None) -> Span:
+        """The frames from ``before`` to ``after`` blend the two where both show the same
+        content (a keyframe renewed with time); before new content (or after a dark
+        keyframe), they take ``before`` alone."""
+        same = after is not None and before.usable and after.distance(before) <= self.drift
+        return Span(before, after if same else None)
 
-    def name(self, choice: Keyframe) -> str:
+    def waits(self, key: Keyframe, frame) -> bool:
+        """Whether the frames since ``key`` may still wait for the next keyframe at ``frame``:
+        for ``key_every`` seconds (a later keyframe is forced then, unless the frames are too
+        dark or bright to make one) and ``MAX_WAITING`` bytes of grey levels. Counted from the
+        keyframe, so a resumed film waits as long as one coloured straight through."""
+        return frame.time - key.time <= self.key_every and (frame.index - key.index) * frame.grey.nbytes <= MAX_WAITING
+
+    def prepare(self, span: Span):
+        from vidcolor.film.engine import Blend
+
+        before = self._colour(span.before)
+        if span.after is None:
+            return Blend(before, None, span.before.index, span.before.index)
+        return Blend(before, self._colour(span.after), span.before.index, span.after.index)
+
+    def _colour(self, key: Keyframe):
+        """The keyframe coloured by the automatic network, prepared as the exemplar network's reference."""
+        if key.index not in self._prepared:
+            rgb = self.auto.colorize([key.grey], None)[0]
+            self._prepared[key.index] = self.engine.prepare(rgb)
+            while len(self._prepared) > 2:
+                del self._prepared[next(iter(self._prepared))]
+        return self._prepared[key.index]
+
+    def name(self, choice: Span) -> str:
         return str(choice)
 
     def check_unused(self, shots: int) -> None:

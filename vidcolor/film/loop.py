@@ -68,6 +68,9 @@ class Batch:
     confidence: list[float] | None = None  # each frame's mean confidence, for models that know it
 
 
+UNPREPARED = object()  # the current choice is not prepared yet
+
+
 class FixedReference:
     """The same reference (or none: automatic models) for every shot."""
 
@@ -117,53 +120,91 @@ class FilmLoop:
 
     def run(self, frames: Iterable[FilmFrame]) -> Iterator[Batch]:
         """The coloured batches, in order, as soon as each is complete; only the detector's
-        look-ahead and one batch are held."""
+        look-ahead, one batch and, for a strategy that blends two keyframes, the frames
+        waiting for the next keyframe are held."""
         follower = ShotFollower(self.threshold)
         self.shots, self.stopped = 0, False
-        state = {"choice": None, "prepared_shot": -1, "prepared": None, "started": False}
+        state = {"choice": None, "prepared": UNPREPARED, "started": False}
         batch: list = []
         renew = getattr(self.references, "renew", None)
+        blending = hasattr(self.references, "span")  # frames wait for the keyframe after them
+        held: list = []  # (frame, starts_shot) between the opened keyframe and the next
+        span = {"opened": None, "closed": True}  # closed: no later keyframe is waited for
 
         def colour() -> Iterator[Batch]:
             if not batch:
                 return
             t0 = time.perf_counter()
-            shot = self.shots - 1
-            if state["prepared_shot"] != shot:
-                state["prepared"], state["prepared_shot"] = self.references.prepare(state["choice"]), shot
+            if state["prepared"] is UNPREPARED:
+                state["prepared"] = self.references.prepare(state["choice"])
             out = self.engine.colorize([f.grey for f in batch], state["prepared"], sequence=True,
-                                       with_raw=self.with_raw)
+                                       with_raw=self.with_raw, indices=[f.index for f in batch])
             rgb, raw = out if self.with_raw else (out, None)
-            confidence = self.engine.colorizer.confidence
-            done = Batch(list(batch), rgb, raw, shot, state["choice"], time.perf_counter() - t0,
+            confidence = self.engine.confidence
+            done = Batch(list(batch), rgb, raw, self.shots - 1, state["choice"], time.perf_counter() - t0,
                          None if confidence is None else [float(c) for c in confidence])
             batch.clear()
             yield done
 
+        def use(choice) -> Iterator[Batch]:
+            """The frames placed from now on take ``choice``."""
+            yield from colour()
+            state["choice"], state["prepared"] = choice, UNPREPARED
+
+        def place(frame, starts_shot: bool) -> Iterator[Batch]:
+            fresh = starts_shot or self.starts_segment(frame.index) or not state["started"]
+            if fresh or len(batch) >= self.batch_size:
+                yield from colour()
+            if fresh:
+                self.engine.new_shot()
+                state["started"] = True
+            batch.append(frame)
+
+        def begin(key) -> Iterator[Batch]:
+            """A keyframe (or a shot's reference) for the frames from here on."""
+            if blending:
+                span["opened"], span["closed"] = key, False
+            else:
+                yield from use(key)
+
+        def settle(after) -> Iterator[Batch]:
+            """The waiting frames are coloured between the opened keyframe and ``after`` (None:
+            there is none, and the frames up to the next keyframe take the opened one alone)."""
+            if span["closed"]:
+                return
+            yield from use(self.references.span(span["opened"], after))
+            for frame, starts_shot in held:
+                yield from place(frame, starts_shot)
+            held.clear()
+            yield from colour()
+            span["closed"] = after is None
+
         def take(released: list) -> Iterator[Batch]:
             for index, frame, _, starts_shot in released:
-                if self.stop is not None and index >= self.stop:
+                past = self.stop is not None and index >= self.stop  # past a part: only settles what waits
+                if past and not held:
                     self.stopped = True
                     return
                 if starts_shot:
-                    yield from colour()  # the last shot's frames
-                    shot = Shot(self.shots, index, index + 1, frame.time, frame.time)
-                    state["choice"] = self.references.choose(shot, frame)
-                    self.shots += 1
-                elif renew is not None:
-                    choice = renew(frame)  # another reference within the shot (keyframes)
-                    if choice is not None:
-                        yield from colour()
-                        state["choice"], state["prepared_shot"] = choice, -1
-                if index < self.skip:
-                    continue
-                fresh = starts_shot or self.starts_segment(index) or not state["started"]
-                if fresh or len(batch) >= self.batch_size:
+                    yield from settle(None)  # the last shot's frames
                     yield from colour()
-                if fresh:
-                    self.engine.new_shot()
-                    state["started"] = True
-                batch.append(frame)
+                    shot = Shot(self.shots, index, index + 1, frame.time, frame.time)
+                    choice = self.references.choose(shot, frame)
+                    self.shots += 1
+                    yield from begin(choice)
+                elif renew is not None:
+                    choice = renew(frame)  # another keyframe within the shot
+                    if choice is not None:
+                        yield from settle(choice)
+                        yield from begin(choice)
+                    elif blending and not span["closed"] and not self.references.waits(span["opened"], frame):
+                        yield from settle(None)  # waited as long as allowed
+                if past or index < self.skip:
+                    continue
+                if blending and not span["closed"]:
+                    held.append((frame, starts_shot))
+                else:
+                    yield from place(frame, starts_shot)
 
         for frame in frames:
             yield from take(follower.push(frame.index, frame, frame.grey))
@@ -171,4 +212,5 @@ class FilmLoop:
                 break
         else:
             yield from take(follower.flush())
+        yield from settle(None)
         yield from colour()

@@ -228,47 +228,56 @@ def correspond(target: list[torch.Tensor], reference: list[torch.Tensor], refere
 
 
 class Tracker:
-    """Correspondence of the consecutive frames of a shot with one reference, at film speed.
+    """Correspondence of the consecutive frames of a shot with its reference, at film speed.
 
     Within a shot the reference is fixed and frames move little: the first frame is searched
     globally (``correspond``); each next one starts from the previous frame's forward and
     backward fields, carried by the optical flow between the grey frames, and refines them
     once at level ``TRACK_LEVEL``. Where the mean similarity falls more than ``DROP`` below
     the last global search's, the frame is searched globally again. ``reset`` at cuts.
+    The fields of the last ``KEPT`` references are kept, so frames matched with two
+    references in turn (two keyframes blended) are tracked with both.
     """
 
     TRACK_LEVEL = 2
     DROP = 0.05
+    KEPT = 2
 
     def __init__(self):
         self.reset()
 
     def reset(self) -> None:
-        self._last = None  # (reference key, grey uint8, forward, backward)
-        self._score = 0.0  # the last global search's mean similarity
+        self._last: dict[int, tuple] = {}  # id(reference key) -> (key, grey uint8, forward, backward, score)
 
     def correspond(self, target: list[torch.Tensor], reference: list[torch.Tensor], reference_ab: torch.Tensor,
                    size: tuple[int, int], greys: list, key: object, match_level: int = 4,
                    radius: int = 1) -> Correspondence:
         """As ``correspond`` for frames ``(B, ...)`` that follow the last call's; ``greys``:
         their grey levels, uint8 ``(h, w)`` each, for the flow; ``key``: the reference's
-        identity (another reference starts afresh)."""
+        identity (a reference not among the last ones starts afresh)."""
         parts = []
+        last = self._last.pop(id(key), None)
+        if last is not None and last[0] is not key:
+            last = None
         for i, grey in enumerate(greys):
             frame = [f[i : i + 1] for f in target]
             found = None
-            if self._last is not None and self._last[0] is key:
-                start = carry(self._last, grey)
+            score = last[4] if last is not None else 0.0  # the last global search's mean similarity
+            if last is not None:
+                start = carry(last[1:4], grey)
                 found = correspond(frame, reference, reference_ab, size, match_level, radius, start, self.TRACK_LEVEL)
-                if float(found.score()[0]) < self._score - self.DROP:
+                if float(found.score()[0]) < score - self.DROP:
                     found = None
             if found is None:
                 found = correspond(frame, reference, reference_ab, size, match_level, radius)
-                self._score = float(found.score()[0])
+                score = float(found.score()[0])
             level = self.TRACK_LEVEL - 1
             found.backward = resize_field(found.backward, *reference[level].shape[-2:])
-            self._last = (key, grey, resize_field(found.forward, *target[level].shape[-2:]), found.backward)
+            last = (key, grey, resize_field(found.forward, *target[level].shape[-2:]), found.backward, score)
             parts.append(found)
+        self._last[id(key)] = last
+        while len(self._last) > self.KEPT:
+            del self._last[next(iter(self._last))]
         return Correspondence.cat(parts)
 
 
@@ -278,7 +287,7 @@ def carry(last: tuple, grey) -> tuple[torch.Tensor, torch.Tensor]:
     target positions moved as the target moved."""
     from vidcolor.ops.flow import optical_flow
 
-    _, previous, forward, backward = last
+    previous, forward, backward = last
     h, w = grey.shape
     device = forward.device
     back = torch.from_numpy(optical_flow(grey, previous)).to(device)  # next(p) ~ previous(p + back(p))
