@@ -11,7 +11,9 @@ what users get. The frames are decoded once, by the caller; the loop:
   frame (one fixed reference, the best match among several, a mapping by shot index, the
   original colour of the first frame...), and has it prepared when the shot is first coloured;
   a strategy with ``renew(frame)`` may give a shot another reference at any later frame
-  (automatic keyframes, ``vidcolor.film.keyframes``);
+  (automatic keyframes, ``vidcolor.film.keyframes``); one that also has ``span(before,
+  after)`` colours the frames between two such references from both: the loop holds them
+  until the next one is known, for as long as ``waits(before, frame)`` allows;
 - resets the engine's temporal state at every cut and at every segment start
   (``starts_segment``: frame indices that are multiples of the segment length, so that a
   resumed film, and an evaluation of the same film, are the same frame for frame);
@@ -19,7 +21,8 @@ what users get. The frames are decoded once, by the caller; the loop:
 - skips the colouring of the frames before ``skip`` (a resumed film, a part of a film):
   they still go through the cut detector, so shot numbers and reference choices are the
   same; and ends at frame ``stop`` (a part of a film), once the detector has seen the
-  frames it looks ahead to, so the part's cuts are those of one run.
+  frames it looks ahead to and the part's last frames know the reference after them, so
+  the part's cuts and colours are those of one run.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class ShotReferences(Protocol):
         coloured, before ``skip``): the shot's reference, as the strategy names it."""
 
     def prepare(self, choice: Any) -> Any:
-        """``choice`` prepared for the engine (``Engine.prepare``), when the shot is first coloured."""
+        """``choice`` prepared for the engine (``Engine.prepare``, or an ``engine.Blend`` of
+        two), when its frames are first coloured."""
 
 
 @dataclass
@@ -188,6 +192,9 @@ class FilmLoop:
                 if starts_shot:
                     yield from settle(None)  # the last shot's frames
                     yield from colour()
+                    if past:
+                        self.stopped = True
+                        return
                     shot = Shot(self.shots, index, index + 1, frame.time, frame.time)
                     choice = self.references.choose(shot, frame)
                     self.shots += 1
