@@ -273,3 +273,21 @@ def test_a_part_or_a_resumed_run_colours_its_frames_as_one_run_does(engines, ski
     batches, part = _run(AutoKeyframes(*engines, key_every=0.25), greys, skip=skip, stop=stop, **starts)
     assert [f.index for b in batches for f in b.frames] == list(range(skip, stop or 40))
     assert np.array_equal(part, whole[skip:stop])
+
+
+def test_the_smoothing_runs_on_over_the_keyframes_of_a_shot(engines):
+    """A new reference starts the temporal smoothing afresh; a new keyframe of the same shot
+    (a ``Blend``) does not, so new content within a shot does not make the colour jump."""
+    from vidcolor.film.engine import Blend, Engine
+
+    engine = Engine("exemplar", device="cpu", work_res=48, smooth=True)
+    greys = _grainy(6, 2)
+    first, second = (engine.prepare(scene(1, 64)) for _ in range(2))  # the same picture, prepared twice
+    engine.new_shot()
+    engine.colorize(greys[:1], first, sequence=True)
+    smoothed, raw = engine.colorize(greys[1:], second, sequence=True, with_raw=True)
+    assert np.array_equal(smoothed, raw)  # another reference: afresh
+    engine.new_shot()
+    engine.colorize(greys[:1], Blend(first, None, 0, 0), sequence=True, indices=[0])
+    smoothed, raw = engine.colorize(greys[1:], Blend(second, None, 1, 1), sequence=True, with_raw=True, indices=[1])
+    assert not np.array_equal(smoothed, raw)  # the next keyframe of the shot: carried on

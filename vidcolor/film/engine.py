@@ -36,9 +36,8 @@ class Blend:
     """Two prepared references carried over the frames between them (two keyframes of a shot):
     a frame's colour is ``(1 - w) * ab(before) + w * ab(after)``, ``w`` its share of the way
     from frame ``first`` to frame ``last``, the distance weighting BiSTNet gives its two
-    references. Without ``after``, ``before`` alone. The spans of a shot follow each other
-    (``last`` of one is ``first`` of the next, with the same prepared reference), so the
-    temporal state runs on across them."""
+    references. Without ``after``, ``before`` alone. The spans of a shot follow each other,
+    so the temporal smoothing runs on across them (until ``new_shot``)."""
 
     before: Any
     after: Any | None
@@ -49,10 +48,6 @@ class Blend:
         if self.after is None or self.last <= self.first:
             return [0.0] * len(indices)
         return [min(1.0, max(0.0, (i - self.first) / (self.last - self.first))) for i in indices]
-
-    def follows(self, other: Any) -> bool:
-        """This span continues ``other`` (the previous one of the same shot)."""
-        return isinstance(other, Blend) and (other.after if other.after is not None else other.before) is self.before
 
 
 class Engine:
@@ -184,8 +179,9 @@ class Engine:
         return out
 
     def _smooth(self, small: torch.Tensor, ab: torch.Tensor, prepared: Any) -> torch.Tensor:
-        """The temporal stage, frame by frame at work resolution; a new reference is a new shot."""
-        if self._smoothing is not prepared and not (isinstance(prepared, Blend) and prepared.follows(self._smoothing)):
+        """The temporal stage, frame by frame at work resolution; a new reference is a new shot,
+        but keyframes (``Blend``) carry one shot's colour on."""
+        if self._smoothing is not prepared and not isinstance(prepared, Blend):
             self.smoother.reset()
             self._smoothing = prepared
         greys = (small[:, 0] * 2.55).round().clamp(0, 255).byte().cpu().numpy()
