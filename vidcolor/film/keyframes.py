@@ -60,13 +60,16 @@ class KeyframeExport:
 
 DARK, BRIGHT = 0.06, 0.94  # mean grey level (of 1) below or above which a frame makes no keyframe
 MAX_WAITING = 1 << 30  # bytes of grey levels held while a span waits for its next keyframe
-BINS = 32
+BINS, SPREAD = 32, 3.0
 
 
 def histogram(levels: np.ndarray) -> np.ndarray:
-    """The grey-level histogram of 8-bit levels (32 bins, summing to 1): what a frame shows,
-    whatever moves."""
-    counts = np.bincount((levels.ravel() // (256 // BINS)).astype(np.int64), minlength=BINS).astype(np.float64)
+    """The histogram of a frame's grey levels standardised to mean 0 and deviation 1 (32 bins
+    over -3..3 deviations, summing to 1): what a frame shows, whatever moves and however the
+    light brightens or dims it (a flash is not new content)."""
+    x = levels.astype(np.float32)
+    x = (x - x.mean()) / max(float(x.std()), 1.0)
+    counts = np.histogram(np.clip(x, -SPREAD, SPREAD), bins=BINS, range=(-SPREAD, SPREAD))[0].astype(np.float64)
     return counts / counts.sum()
 
 
@@ -104,7 +107,8 @@ class AutoKeyframes:
     """The film loop's reference strategy in automatic keyframe mode: each shot's first frame
     is a keyframe, and so is a later frame of the shot when ``key_every`` seconds have passed
     since the last keyframe, when the picture has drifted from it (half the L1 distance of
-    their grey-level histograms above ``drift``: new content, not motion), or when the last
+    their standardised grey-level histograms above ``drift``: new content, not motion or a
+    change of light), or when the last
     keyframe was near black or near white and this frame is not.
 
     A keyframe is coloured by the automatic ``auto`` engine when it is first needed (so a
