@@ -84,7 +84,8 @@ class Keyframe:
 
     def distance(self, other: "Keyframe") -> float:
         """How far apart the two pictures' content is: half the L1 distance of their
-        grey-level histograms, in [0, 1] (motion moves it little, new content much)."""
+        standardised grey-level histograms, in [0, 1] (motion and light move it little, new
+        content much)."""
         return 0.5 * float(np.abs(self.histogram - other.histogram).sum())
 
     def __str__(self) -> str:
@@ -94,7 +95,7 @@ class Keyframe:
 @dataclass(frozen=True, eq=False)
 class Span:
     """The frames of a shot from keyframe ``before`` up to keyframe ``after`` (None: there is
-    none in the shot, or it came too late to wait for)."""
+    none in the shot, it shows new content, or it came too late to wait for)."""
 
     before: Keyframe
     after: Keyframe | None
@@ -108,8 +109,8 @@ class AutoKeyframes:
     is a keyframe, and so is a later frame of the shot when ``key_every`` seconds have passed
     since the last keyframe, when the picture has drifted from it (half the L1 distance of
     their standardised grey-level histograms above ``drift``: new content, not motion or a
-    change of light), or when the last
-    keyframe was near black or near white and this frame is not.
+    change of light), or when the last keyframe was near black or near white and this frame
+    is not.
 
     A keyframe is coloured by the automatic ``auto`` engine when it is first needed (so a
     resumed film chooses the same keyframes and colours only those it uses). The frames
