@@ -60,16 +60,13 @@ class KeyframeExport:
 
 DARK, BRIGHT = 0.06, 0.94  # mean grey level (of 1) below or above which a frame makes no keyframe
 MAX_WAITING = 1 << 30  # bytes of grey levels held while a span waits for its next keyframe
-BINS, SPREAD = 32, 3.0
+BINS = 32
 
 
 def histogram(levels: np.ndarray) -> np.ndarray:
-    """The histogram of a frame's grey levels standardised to mean 0 and deviation 1 (32 bins
-    over -3..3 deviations, summing to 1): what a frame shows, whatever moves and however the
-    light brightens or dims it (a flash is not new content)."""
-    x = levels.astype(np.float32)
-    x = (x - x.mean()) / max(float(x.std()), 1.0)
-    counts = np.histogram(np.clip(x, -SPREAD, SPREAD), bins=BINS, range=(-SPREAD, SPREAD))[0].astype(np.float64)
+    """The grey-level histogram of 8-bit levels (32 bins, summing to 1): what a frame shows,
+    whatever moves."""
+    counts = np.bincount((levels.ravel() // (256 // BINS)).astype(np.int64), minlength=BINS).astype(np.float64)
     return counts / counts.sum()
 
 
@@ -84,8 +81,7 @@ class Keyframe:
 
     def distance(self, other: "Keyframe") -> float:
         """How far apart the two pictures' content is: half the L1 distance of their
-        standardised grey-level histograms, in [0, 1] (motion and light move it little, new
-        content much)."""
+        grey-level histograms, in [0, 1] (motion moves it little, new content much)."""
         return 0.5 * float(np.abs(self.histogram - other.histogram).sum())
 
     def __str__(self) -> str:
@@ -108,9 +104,8 @@ class AutoKeyframes:
     """The film loop's reference strategy in automatic keyframe mode: each shot's first frame
     is a keyframe, and so is a later frame of the shot when ``key_every`` seconds have passed
     since the last keyframe, when the picture has drifted from it (half the L1 distance of
-    their standardised grey-level histograms above ``drift``: new content, not motion or a
-    change of light), or when the last keyframe was near black or near white and this frame
-    is not.
+    their grey-level histograms above ``drift``: new content, not motion), or when the last
+    keyframe was near black or near white and this frame is not.
 
     A keyframe is coloured by the automatic ``auto`` engine when it is first needed (so a
     resumed film chooses the same keyframes and colours only those it uses). The frames
