@@ -40,9 +40,9 @@ class Blend:
     so the temporal smoothing runs on across them (until ``new_shot``)."""
 
     before: Any
-    after: Any | None
-    first: int
-    last: int
+    after: Any | None = None
+    first: int = 0
+    last: int = 0
 
     def weights(self, indices: Sequence[int]) -> list[float]:
         if self.after is None or self.last <= self.first:
@@ -122,8 +122,8 @@ class Engine:
         coloured from the same reference."""
         extra = {"sequence": sequence} if self.colorizer.tracks_frames else {}
         if self.follow and sequence:
-            last = self._last.get(id(prepared))
-            previous = last[1:] if last is not None and last[0] is prepared and last[1].shape == small[-1:].shape else None
+            last = self._last.get(id(prepared))  # holding ``prepared`` keeps its id from being reused
+            previous = last[1:] if last is not None and last[1].shape == small[-1:].shape else None
             ab = self.colorizer.colorize(small, prepared, previous, **extra).float()
             self._last.pop(id(prepared), None)
             self._last[id(prepared)] = (prepared, small[-1:], ab[-1:])

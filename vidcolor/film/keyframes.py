@@ -157,10 +157,9 @@ class AutoKeyframes:
     def prepare(self, span: Span):
         from vidcolor.film.engine import Blend
 
-        before = self._colour(span.before)
         if span.after is None:
-            return Blend(before, None, span.before.index, span.before.index)
-        return Blend(before, self._colour(span.after), span.before.index, span.after.index)
+            return Blend(self._colour(span.before))
+        return Blend(self._colour(span.before), self._colour(span.after), span.before.index, span.after.index)
 
     def _colour(self, key: Keyframe):
         """The keyframe coloured by the automatic network, prepared as the exemplar network's reference."""

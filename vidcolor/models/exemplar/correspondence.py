@@ -256,9 +256,7 @@ class Tracker:
         their grey levels, uint8 ``(h, w)`` each, for the flow; ``key``: the reference's
         identity (a reference not among the last ones starts afresh)."""
         parts = []
-        last = self._last.pop(id(key), None)
-        if last is not None and last[0] is not key:
-            last = None
+        last = self._last.pop(id(key), None)  # holding ``key`` keeps its id from being reused
         for i, grey in enumerate(greys):
             frame = [f[i : i + 1] for f in target]
             found = None
