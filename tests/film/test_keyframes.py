@@ -96,8 +96,9 @@ def test_eval_measures_films_coloured_by_keyframes(tmp_path):
     write_png(originals / "photo.png", scene(3, 48))
     out = tmp_path / "e.json"
     run = run_cli("eval", originals, "--model", "eccv16", "--reference-mode", "none", "--auto-mode", "keyframes",
-                  "--key-every", "0.1", "--json", out, "-q")
+                  "--key-every", "0.1", "--json", out, "--sheet", tmp_path / "sheet.png", "-q")
     assert run.code == 0, run.stderr
+    assert (tmp_path / "sheet.png").is_file()
     report = json.loads(out.read_text())
     assert report["auto_mode"] == "keyframes" and report["summary"]["video"]["frames"] == 8
     assert report["summary"]["photo"]["items"] == 1

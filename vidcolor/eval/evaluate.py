@@ -282,11 +282,12 @@ class Evaluation:
                     yield Original(index, index / float(rate), rgb_to_grey_levels(rgb), rgb)
 
             for batch in loop.run(originals()):
+                reference = None if self.reference_mode == "none" else batch.choice  # automatic keyframes: no picture
                 if batch.shot != shot:
-                    shot, mean_ab = batch.shot, self._mean_ab(batch.choice)
+                    shot, mean_ab = batch.shot, self._mean_ab(reference)
                 run.model_seconds += batch.seconds
                 run.confidence += batch.confidence or []
-                self._score(run, batch.frames, batch.rgb, batch.raw, mean_ab, batch.choice, sheet_target)
+                self._score(run, batch.frames, batch.rgb, batch.raw, mean_ab, reference, sheet_target)
                 bar.update(len(batch.frames))
         run.shots = loop.shots
         if run.frames == 0:
