@@ -8,7 +8,10 @@ half way can leave its lock held for a worker thread to wait on forever.
 
 Once the libraries are loaded (``while_working``), a signal raises ``KeyboardInterrupt``
 in the main thread, so the run removes its partial output and keeps the finished
-segments of a film; a second signal while it cleans up ends it at once.
+segments of a film; a second signal while it cleans up ends it at once. A library may turn
+the ``KeyboardInterrupt`` into an error of its own (PyTorch does, inside some of its C++
+calls): ``interrupted`` still tells that the signal came, so the run is reported as
+interrupted, not as that error.
 
 A program that imports vidcolor as a library keeps its own signal handlers: these are
 set only by the ``vidcolor`` entry point.
@@ -33,9 +36,25 @@ def _end_again(signum, frame) -> None:
     os._exit(EXIT_CODE)
 
 
+_raised = []
+
+
 def _raise_interrupt(signum, frame) -> None:
     _install(_end_again)
+    _raised.append(signum)
     raise KeyboardInterrupt
+
+
+def interrupted() -> bool:
+    """Whether a signal has raised ``KeyboardInterrupt`` in this program."""
+    return bool(_raised)
+
+
+def raise_if_interrupted() -> None:
+    """Raise ``KeyboardInterrupt`` again where a loop that goes on past one item's error sees
+    an error that was an interrupt."""
+    if interrupted():
+        raise KeyboardInterrupt
 
 
 def _install(handler) -> None:

@@ -83,6 +83,38 @@ def test_a_signal_while_starting_ends_the_run_cleanly(tmp_path, film, sig, delay
     assert not out.exists() and partial_files(tmp_path) == []
 
 
+SWALLOWING_LIBRARY = """
+import os, signal, sys, time
+import safetensors
+
+def safe_open(*args, **kwargs):  # as PyTorch does inside some of its calls
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    except KeyboardInterrupt:
+        raise TypeError("could not determine the shape of object type 'torch.storage.UntypedStorage'") from None
+
+safetensors.safe_open = safe_open
+sys.argv = ["vidcolor", *sys.argv[1:]]
+from vidcolor.__main__ import main
+main()
+"""
+
+
+def test_an_interrupt_a_library_turns_into_its_own_error_is_still_an_interrupt(tmp_path, film):
+    """A signal while the weights are read, inside a library that reports it as an error of
+    its own: the run ends as interrupted (exit 130), not as that error."""
+    source, reference = film
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-c", SWALLOWING_LIBRARY, str(source), "-r", str(reference), "-o", str(out),
+                             "--work-res", "48"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=subprocess_env())
+    stdout, stderr = finish(proc)
+    assert "UntypedStorage" not in stderr
+    assert_interrupted(proc, stderr, stdout)
+    assert not out.exists() and partial_files(tmp_path) == []
+
+
 def test_a_second_signal_while_cleaning_up_ends_the_run_at_once(tmp_path, film):
     source, reference = film
     out = tmp_path / "out.mp4"
@@ -164,6 +196,30 @@ def test_one_broken_picture_does_not_stop_a_folder(tmp_path, reference):
     # a second run tries only what is missing, and fails on it again
     run = colorize_cli(photos, out, reference)
     assert run.code == 2 and "2 image(s) already done" in run.stderr and "1 of 1 images" in run.error_lines()[-1]
+
+
+def test_an_interrupt_reported_as_a_broken_picture_stops_the_folder(tmp_path, reference, monkeypatch):
+    """The folder goes on past a broken picture, but not past an interrupt that a library
+    reported as one."""
+    from vidcolor import stopping
+    from vidcolor.errors import InputError
+    from vidcolor.film import pipeline
+
+    photos = tmp_path / "photos"
+    for name in ("a.png", "b.png", "c.png"):
+        write_png(photos / name, np.tile(np.arange(64, dtype=np.uint8), (48, 1)))
+    tried = []
+
+    def interrupted_read(image, *args):
+        tried.append(image.name)
+        monkeypatch.setattr(stopping, "_raised", [signal.SIGTERM])  # the signal came while the library read it
+        raise InputError(f"{image}: not a readable image")
+
+    monkeypatch.setattr(pipeline, "colorize_image", interrupted_read)
+    run = colorize_cli(photos, tmp_path / "out", reference)
+    assert run.code == 130, run.output
+    assert tried == ["a.png"]
+    assert run.error_lines() == ["vidcolor: error: interrupted; no partial output was left behind"]
 
 
 # -- outputs ----------------------------------------------------------------------------------

@@ -220,3 +220,25 @@ def test_without_temporal_smoothing_per_frame_is_the_model(data, tmp_path):
     clip = json.loads((tmp_path / "r.json").read_text())["items"][0]
     assert clip["methods"]["per_frame"]["identical_to_model"] is True
     assert clip["methods"]["per_frame"]["psnr"] == clip["methods"]["model"]["psnr"]
+
+
+def test_an_interrupt_reported_as_a_broken_item_stops_the_evaluation(data, tmp_path, monkeypatch):
+    """An unreadable item is skipped, but an interrupt that a library reported as one ends the run."""
+    import signal
+
+    from vidcolor import stopping
+    from vidcolor.errors import InputError
+    from vidcolor.eval.evaluate import Evaluation
+
+    tried = []
+
+    def interrupted_read(self, item, *args):
+        tried.append(item.name)
+        monkeypatch.setattr(stopping, "_raised", [signal.SIGINT])  # the signal came while the library read it
+        raise InputError(f"{item.name}: not readable")
+
+    monkeypatch.setattr(Evaluation, "photo", interrupted_read)
+    monkeypatch.setattr(Evaluation, "video", interrupted_read)
+    result = invoke("eval", data, "--model", "transfer", "--work-res", 64, "--json", tmp_path / "report.json")
+    assert result.exit_code == 130, result.output
+    assert len(tried) == 1 and not (tmp_path / "report.json").exists()

@@ -24,6 +24,9 @@ app = typer.Typer(
 )
 
 
+INTERRUPTED = "interrupted; no partial output was left behind"
+
+
 def _fail(message: str, code: int) -> None:
     typer.echo(f"vidcolor: error: {message}", err=True)
     raise typer.Exit(code)
@@ -49,18 +52,24 @@ def reports_errors(command):
             return command(*args, **kwargs)
         except typer.Exit:
             raise
-        except VidcolorError as e:
-            _fail(e.for_command_line(), e.exit_code)
         except KeyboardInterrupt:
-            _fail("interrupted; no partial output was left behind", 130)
-        except OSError as e:
-            if os.environ.get("VIDCOLOR_DEBUG"):
-                raise
-            converted = as_output_error(e, Path(e.filename or "output"))
-            _fail(converted.for_command_line() if isinstance(converted, VidcolorError) else f"{e.strerror or e}", 1)
-        except Exception as e:  # a bug: still one line, with the way to see more
-            if os.environ.get("VIDCOLOR_DEBUG"):
-                raise
-            _fail(f"unexpected {type(e).__name__}: {e} (set VIDCOLOR_DEBUG=1 to see the traceback)", 1)
+            _fail(INTERRUPTED, stopping.EXIT_CODE)
+        except Exception as e:
+            if stopping.interrupted():  # a library turned the interrupt into an error of its own
+                _fail(INTERRUPTED, stopping.EXIT_CODE)
+            _report(e)
 
     return wrapper
+
+
+def _report(e: Exception) -> None:
+    """The one line for an error a command ended with (or, with ``VIDCOLOR_DEBUG=1``, the
+    error itself for anything but the library's own errors)."""
+    if isinstance(e, VidcolorError):
+        _fail(e.for_command_line(), e.exit_code)
+    if os.environ.get("VIDCOLOR_DEBUG"):
+        raise e
+    if isinstance(e, OSError):
+        converted = as_output_error(e, Path(e.filename or "output"))
+        _fail(converted.for_command_line() if isinstance(converted, VidcolorError) else f"{e.strerror or e}", 1)
+    _fail(f"unexpected {type(e).__name__}: {e} (set VIDCOLOR_DEBUG=1 to see the traceback)", 1)  # a bug

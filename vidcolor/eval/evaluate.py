@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidcolor import colorizers, console
+from vidcolor import colorizers, console, stopping
 from vidcolor.errors import InputError, ModelError
 from vidcolor.eval.metrics import AbScorer, FlowTracker, VideoScorer, colourfulness, lab_of, psnr, ssim
 from vidcolor.eval.report import IMAGE_METRICS, METHODS, NOTES, VIDEO_METRICS, build_report, format_table, write_json
@@ -372,6 +372,7 @@ def evaluate(
                 else:
                     run = ev.video(item, exemplar, keep_sheet, max_frames)
             except InputError as e:
+                stopping.raise_if_interrupted()
                 log.warning(f"skipping {item.name}: {e}")
                 skipped.append({"name": item.name, "reason": str(e)})
                 bar.update(1)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor import console
+from vidcolor import console, stopping
 from vidcolor.io.atomic import as_output_error, atomic_output
 from vidcolor.film.background import Background
 from vidcolor.film.engine import Engine
@@ -294,6 +294,7 @@ def colorize_folder(source: Path, output: Path, engine: Engine, refs: ReferenceS
             try:
                 colorize_image(image, target, engine, refs, prepared, samples)
             except InputError as e:
+                stopping.raise_if_interrupted()
                 failed += 1
                 log.error(str(e))
             bar.update(1)
