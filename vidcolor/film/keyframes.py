@@ -61,6 +61,9 @@ class KeyframeExport:
 DARK, BRIGHT = 0.06, 0.94  # mean grey level (of 1) below or above which a frame makes no keyframe
 MAX_WAITING = 1 << 30  # bytes of grey levels held while a span waits for its next keyframe
 BINS = 32
+LAYOUT = (32, 18)  # width, height of the thumbnail a frame's layout is judged on
+SAME_LAYOUT = 0.5  # layouts correlated at least this much show the same scene, whatever the light
+STEADY = 0.15  # seconds the light must hold before a change of light alone makes a keyframe
 
 
 def histogram(levels: np.ndarray) -> np.ndarray:
@@ -70,6 +73,17 @@ def histogram(levels: np.ndarray) -> np.ndarray:
     return counts / counts.sum()
 
 
+def layout(levels: np.ndarray) -> np.ndarray:
+    """Where a frame is light and dark: a 32x18 thumbnail of its 8-bit levels standardised to
+    mean 0 and deviation 1, so that a change of light alone (a flash, a fade) leaves it be."""
+    import cv2
+
+    small = cv2.resize(levels, LAYOUT, interpolation=cv2.INTER_AREA).astype(np.float64)
+    small -= small.mean()
+    deviation = small.std()
+    return small / deviation if deviation > 1e-6 else small
+
+
 class Keyframe:
     """A frame chosen to be coloured automatically and carried over the frames that follow it."""
 
@@ -77,12 +91,18 @@ class Keyframe:
         self.index, self.time, self.grey = index, time, grey
         levels = eight_bit(grey)
         self.histogram = histogram(levels)
+        self.layout = layout(levels)
         self.usable = DARK <= float(levels.mean()) / 255.0 <= BRIGHT
 
     def distance(self, other: "Keyframe") -> float:
         """How far apart the two pictures' content is: half the L1 distance of their
         grey-level histograms, in [0, 1] (motion moves it little, new content much)."""
         return 0.5 * float(np.abs(self.histogram - other.histogram).sum())
+
+    def likeness(self, other: "Keyframe") -> float:
+        """The correlation of the two pictures' layouts, in [-1, 1]: near 1 for the same
+        scene in another light, low for another scene."""
+        return float((self.layout * other.layout).mean())
 
     def __str__(self) -> str:
         return f"keyframe {self.index} at {self.time:.2f} s"
@@ -105,7 +125,10 @@ class AutoKeyframes:
     is a keyframe, and so is a later frame of the shot when ``key_every`` seconds have passed
     since the last keyframe, when the picture has drifted from it (half the L1 distance of
     their grey-level histograms above ``drift``: new content, not motion), or when the last
-    keyframe was near black or near white and this frame is not.
+    keyframe was near black or near white and this frame is not. A picture that drifted with
+    its layout unchanged (``Keyframe.likeness``) shows the same scene in another light: it
+    makes a keyframe only once the light has held for ``STEADY`` seconds, so a fade ends on a
+    keyframe of its own and a flickering light (flashes, a strobe) makes none.
 
     A keyframe is coloured by the automatic ``auto`` engine when it is first needed (so a
     resumed film chooses the same keyframes and colours only those it uses). The frames
@@ -122,23 +145,36 @@ class AutoKeyframes:
         self.engine, self.auto = engine, auto
         self.key_every, self.drift = key_every, drift
         self.key: Keyframe | None = None
+        self._last: Keyframe | None = None  # the frame before, and since when the light has held
+        self._steady_since = 0.0
         self._prepared: dict[int, object] = {}  # keyframe index -> its colour prepared (the last two)
 
     def choose(self, shot: Shot, frame) -> Keyframe:
-        self.key = Keyframe(frame.index, frame.time, frame.grey)
+        self.key = self._follow(Keyframe(frame.index, frame.time, frame.grey))
         return self.key
 
     def renew(self, frame) -> Keyframe | None:
         """A new keyframe at this frame of the shot, or None to keep the last one."""
-        key = self.key
-        candidate = Keyframe(frame.index, frame.time, frame.grey)
+        key, candidate = self.key, self._follow(Keyframe(frame.index, frame.time, frame.grey))
         if key is not None and not candidate.usable:
             return None
-        if key is None or not key.usable or frame.time - key.time >= self.key_every \
-                or candidate.distance(key) > self.drift:
+        if key is None or not key.usable or frame.time - key.time >= self.key_every or self._moved(key, candidate):
             self.key = candidate
             return candidate
         return None
+
+    def _follow(self, frame: Keyframe) -> Keyframe:
+        """Note since when the light has held (each frame within ``drift / 3`` of the one before)."""
+        if self._last is None or frame.distance(self._last) > self.drift / 3:
+            self._steady_since = frame.time
+        self._last = frame
+        return frame
+
+    def _moved(self, key: Keyframe, frame: Keyframe) -> bool:
+        """Whether ``frame`` shows new content, or the scene of ``key`` in a light that has held."""
+        if frame.distance(key) <= self.drift:
+            return False
+        return frame.likeness(key) < SAME_LAYOUT or frame.time - self._steady_since >= STEADY
 
     def span(self, before: Keyframe, after: Keyframe | None) -> Span:
         """The frames from ``before`` to ``after`` blend the two where both show the same
