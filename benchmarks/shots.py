@@ -19,7 +19,11 @@ frame of a film is not a detection.
 The default thresholds bracket the detector's default (vidcolor.film.shots.DEFAULT_THRESHOLD,
 marked with *) and include 0.2 to 0.5.
 
-    .venv/bin/python benchmarks/shots.py [--thresholds 0.08 0.12 ...] [--json out.json]
+``--flicker A`` gives both films the exposure flicker of old film: each frame's grey levels
+times its own gain, drawn uniformly from [1 - A, 1 + A] (seeded), so that every frame is a
+little lighter or darker than the one before with nothing cut.
+
+    .venv/bin/python benchmarks/shots.py [--thresholds 0.08 0.12 ...] [--flicker 0.08] [--json out.json]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import cv2
+import numpy as np
 import torch
 
 import common
@@ -56,6 +61,15 @@ SEGMENTS = [
 SINTEL_CUTS = {"sintel_trailer_a.mp4": [76, 121], "sintel_trailer_b.mp4": [7, 145, 233, 299]}
 
 
+def flickering(greys, amplitude: float, seed: int = 0):
+    """The frames with old film's exposure flicker: each one's levels times a gain in
+    [1 - amplitude, 1 + amplitude] of its own."""
+    rng = np.random.default_rng(seed)
+    for grey in greys:
+        gain = 1.0 + amplitude * rng.uniform(-1.0, 1.0)
+        yield np.clip(grey.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+
+
 def concat_film(args, path: Path) -> list[int]:
     """Write the concatenated grey film; return its true cut frames."""
     greys, cuts = [], []
@@ -65,7 +79,7 @@ def concat_film(args, path: Path) -> list[int]:
         if greys:
             cuts.append(len(greys))
         greys += [common.grey_levels(cv2.resize(f, SIZE, interpolation=cv2.INTER_AREA)) for f in frames]
-    common.write_grey_video(path, greys, Fraction(24), lossless=True)
+    common.write_grey_video(path, flickering(greys, args.flicker), Fraction(24), lossless=True)
     return cuts
 
 
@@ -84,6 +98,7 @@ def main() -> None:
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--thresholds", type=float, nargs="+",
                    default=sorted({0.08, 0.12, 0.16, 0.2, 0.3, 0.4, 0.5, DEFAULT_THRESHOLD}))
+    p.add_argument("--flicker", type=float, default=0.0, help="exposure flicker: each frame's gain within 1 +- this")
     args = p.parse_args()
     torch.set_num_threads(1)  # only the grey conversion uses torch; one thread is much faster on a busy 2-core machine
     films = {}
@@ -93,7 +108,8 @@ def main() -> None:
         for clip, cuts in SINTEL_CUTS.items():
             frames, rate = common.decode_rgb(common.video(args, clip))
             path = tmp / f"{Path(clip).stem}.mkv"
-            common.write_grey_video(path, (common.grey_levels(f) for f in frames), rate, lossless=True)
+            common.write_grey_video(path, flickering((common.grey_levels(f) for f in frames), args.flicker), rate,
+                                    lossless=True)
             films[Path(clip).stem] = (path, cuts)
         results = {}
         for threshold in args.thresholds:
@@ -120,8 +136,9 @@ def main() -> None:
     text += (f"\n\nconcat: {len(SEGMENTS)} segments of {SEGMENT} frames at {SIZE[0]}x{SIZE[1]}, cuts at "
              f"{', '.join(map(str, concat_cuts))} (jump cuts at {concat_cuts[4]} and {concat_cuts[10]}); "
              f"sintel: sintel_trailer_a and _b whole (312 and 340 frames, 848x480), 6 cuts marked by eye. "
-             f"A detection within +-1 frame of a true cut is correct; * = the detector's default threshold.")
-    data = {"thresholds": {str(t): r for t, r in results.items()},
+             f"A detection within +-1 frame of a true cut is correct; * = the detector's default threshold."
+             + (f" Exposure flicker: each frame's gain within 1 +- {args.flicker:g}." if args.flicker else ""))
+    data = {"thresholds": {str(t): r for t, r in results.items()}, "flicker": args.flicker,
             "truth": {n: cuts for n, (_, cuts) in films.items()}, "segments": SEGMENTS}
     common.report("Shot detection", text, data, args)
 

@@ -42,6 +42,27 @@ def test_keyframes_come_at_shots_every_few_seconds_at_new_content_and_never_in_t
         AutoKeyframes(None, None, key_every=0)
 
 
+def test_a_flickering_light_makes_no_keyframe_and_a_fade_ends_on_one():
+    """Light that changes every two frames (flashes) keeps the keyframe; light that changes
+    and holds (a fade) makes one keyframe, once it has held; another scene makes one at once."""
+    a = _grey(1)
+
+    def lit(g, offset):  # the same scene in more light: its histogram moves far, its layout not at all
+        return np.clip(g.astype(int) + offset, 0, 255).astype(np.uint8)
+
+    keys = AutoKeyframes(engine=None, auto=None, key_every=4.0)
+    keys.choose(Shot(0, 0, 1, 0.0, 0.0), _frame(0, a))
+    flashes = [lit(a, 60 if (k // 2) % 2 else 0) for k in range(1, 72)]
+    assert [k for k, g in enumerate(flashes, 1) if keys.renew(_frame(k, g)) is not None] == []
+
+    keys = AutoKeyframes(engine=None, auto=None, key_every=4.0)
+    keys.choose(Shot(0, 0, 1, 0.0, 0.0), _frame(0, a))
+    fade = [lit(a, min(10 * k, 60)) for k in range(1, 48)]  # brighter every frame up to frame 6, then held
+    made = [k for k, g in enumerate(fade, 1) if keys.renew(_frame(k, g)) is not None]
+    assert len(made) == 1 and 6 < made[0] <= 6 + 0.15 * 24 + 1, made
+    assert keys.renew(_frame(48, _grey(2))).index == 48  # another scene: at once
+
+
 def _chroma_steps(frames: list[np.ndarray]) -> float:
     """Mean change of colour (a, b of Lab) from frame to frame."""
     import cv2

@@ -27,6 +27,7 @@ from vidcolor.io.video_reader import VideoReader
 
 ANALYSIS_WIDTH = 160
 DEFAULT_THRESHOLD = 0.12
+MEAN, DEVIATION, MAX_GAIN = 128.0, 48.0, 4.0  # the levels' exposure the frames are compared at
 
 
 @dataclass
@@ -43,12 +44,23 @@ class Shot:
 
 
 def analysis_image(grey: np.ndarray) -> np.ndarray:
-    """Small uint8 copy of a frame's grey levels for the detector."""
+    """Small uint8 copy of a frame's grey levels for the detector, its exposure evened out
+    (``even_exposure``)."""
     grey = eight_bit(grey)
     h, w = grey.shape
     width = min(ANALYSIS_WIDTH, w)
     height = max(8, round(h * width / w))
-    return cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
+    return even_exposure(cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA))
+
+
+def even_exposure(small: np.ndarray) -> np.ndarray:
+    """The levels brought to mean ``MEAN`` and deviation ``DEVIATION`` (a gain of at most
+    ``MAX_GAIN``, so a near-black frame's noise stays low): the exposure flicker of old film,
+    every frame a little lighter or darker than the one before, is no change of content."""
+    levels = small.astype(np.float32)
+    mean, deviation = float(levels.mean()), float(levels.std())
+    gain = min(MAX_GAIN, DEVIATION / max(deviation, 1e-6))
+    return np.clip((levels - mean) * gain + MEAN + 0.5, 0, 255).astype(np.uint8)
 
 
 class _Features:
