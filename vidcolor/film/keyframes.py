@@ -128,7 +128,8 @@ class AutoKeyframes:
     keyframe was near black or near white and this frame is not. A picture that drifted with
     its layout unchanged (``Keyframe.likeness``) shows the same scene in another light: it
     makes a keyframe only once the light has held for ``STEADY`` seconds, so a fade ends on a
-    keyframe of its own and a flickering light (flashes, a strobe) makes none.
+    keyframe of its own and a flickering light (flashes, a strobe, old film's exposure
+    flicker) makes none.
 
     A keyframe is coloured by the automatic ``auto`` engine when it is first needed (so a
     resumed film chooses the same keyframes and colours only those it uses). The frames

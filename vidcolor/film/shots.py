@@ -1,6 +1,7 @@
 """Shot detection: a streaming content-based cut detector.
 
-Each frame is compared with the one before on a small grey copy by three cues: the change
+Each frame is compared with the one before on a small grey copy, its levels brought to one
+mean and contrast (so old film's exposure flicker changes nothing), by three cues: the change
 of its luminance histogram (half the L1 distance of normalised 32-bin histograms), the
 change of its edges (the share of Canny edge pixels, in either frame, with no edge within
 two pixels in the other) and the mean absolute difference of the pixels (over 255). Their
