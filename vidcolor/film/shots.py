@@ -1,9 +1,9 @@
 """Shot detection: a streaming content-based cut detector.
 
-Each frame is compared with the one before on a small grey copy, its levels brought to one
-mean and contrast (so old film's exposure flicker changes nothing), by three cues: the change
-of its luminance histogram (half the L1 distance of normalised 32-bin histograms), the
-change of its edges (the share of Canny edge pixels, in either frame, with no edge within
+Each frame is compared with the one before on a small grey copy, its levels scaled to the
+mean level of the one before (so old film's exposure flicker changes nothing), by three
+cues: the change of its luminance histogram (half the L1 distance of normalised 32-bin
+histograms), the change of its edges (the share of Canny edge pixels, in either frame, with no edge within
 two pixels in the other) and the mean absolute difference of the pixels (over 255). Their
 mean is the frame's score in [0, 1]. A cut is declared where the score passes the threshold
 and stands out from its neighbours (adaptive: at least ``ratio`` times the mean score of the
@@ -28,7 +28,7 @@ from vidcolor.io.video_reader import VideoReader
 
 ANALYSIS_WIDTH = 160
 DEFAULT_THRESHOLD = 0.12
-MEAN, DEVIATION, MAX_GAIN = 128.0, 48.0, 4.0  # the levels' exposure the frames are compared at
+MAX_GAIN = 4.0  # the most a frame's levels are scaled by to be compared at the exposure of the one before
 
 
 @dataclass
@@ -45,23 +45,22 @@ class Shot:
 
 
 def analysis_image(grey: np.ndarray) -> np.ndarray:
-    """Small uint8 copy of a frame's grey levels for the detector, its exposure evened out
-    (``even_exposure``)."""
+    """Small uint8 copy of a frame's grey levels for the detector."""
     grey = eight_bit(grey)
     h, w = grey.shape
     width = min(ANALYSIS_WIDTH, w)
     height = max(8, round(h * width / w))
-    return even_exposure(cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA))
+    return cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def even_exposure(small: np.ndarray) -> np.ndarray:
-    """The levels brought to mean ``MEAN`` and deviation ``DEVIATION`` (a gain of at most
-    ``MAX_GAIN``, so a near-black frame's noise stays low): the exposure flicker of old film,
-    every frame a little lighter or darker than the one before, is no change of content."""
-    levels = small.astype(np.float32)
-    mean, deviation = float(levels.mean()), float(levels.std())
-    gain = min(MAX_GAIN, DEVIATION / max(deviation, 1e-6))
-    return np.clip((levels - mean) * gain + MEAN + 0.5, 0, 255).astype(np.uint8)
+def exposed_as(small: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """``small``'s levels times the gain that gives them the mean level of ``before`` (a gain
+    within 1/``MAX_GAIN`` and ``MAX_GAIN``): two frames compared at one exposure, so the
+    flicker of old film, each frame a little lighter or darker than the one before, is no
+    change of content."""
+    gain = float(before.mean()) / max(float(small.mean()), 1e-6)
+    gain = min(MAX_GAIN, max(1.0 / MAX_GAIN, gain))
+    return np.clip(small.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
 
 
 class _Features:
@@ -92,16 +91,15 @@ class CutDetector:
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, window: int = 4, ratio: float = 3.0, min_length: int = 8):
         self.threshold, self.window, self.ratio, self.min_length = threshold, window, ratio, min_length
-        self._previous: _Features | None = None
+        self._previous: tuple[np.ndarray, _Features] | None = None  # the frame before: its levels and features
         self._scores: deque[tuple[int, float]] = deque()
         self._history: deque[float] = deque(maxlen=window)
         self._last_cut = -min_length  # a cut may come early in the film
 
     def push(self, index: int, small: np.ndarray) -> list[int]:
-        features = _Features(small)
         if self._previous is not None:
-            self._scores.append((index, frame_score(self._previous, features)))
-        self._previous = features
+            self._scores.append((index, frame_score(self._previous[1], _Features(exposed_as(small, self._previous[0])))))
+        self._previous = small, _Features(small)
         cuts = []
         while len(self._scores) > self.window:
             cuts += self._decide(list(self._scores)[1 : 1 + self.window])
