@@ -36,7 +36,7 @@ def _end_again(signum, frame) -> None:
     os._exit(EXIT_CODE)
 
 
-_raised = []
+_raised: list[int] = []  # the signals that raised KeyboardInterrupt
 
 
 def _raise_interrupt(signum, frame) -> None:

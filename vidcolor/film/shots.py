@@ -3,9 +3,9 @@
 Each frame is compared with the one before on a small grey copy, its levels scaled to the
 mean level of the one before (so old film's exposure flicker changes nothing), by three
 cues: the change of its luminance histogram (half the L1 distance of normalised 32-bin
-histograms), the change of its edges (the share of Canny edge pixels, in either frame, with no edge within
-two pixels in the other) and the mean absolute difference of the pixels (over 255). Their
-mean is the frame's score in [0, 1]. A cut is declared where the score passes the threshold
+histograms), the change of its edges (the share of Canny edge pixels, in either frame,
+with no edge within two pixels in the other) and the mean absolute difference of the
+pixels (over 255). Their mean is the frame's score in [0, 1]. A cut is declared where the score passes the threshold
 and stands out from its neighbours (adaptive: at least ``ratio`` times the mean score of the
 ``window`` frames on each side, which keeps fades and fast motion from counting), and at
 least ``min_length`` frames after the previous cut. Only ``window`` frames are held back.
@@ -98,7 +98,8 @@ class CutDetector:
 
     def push(self, index: int, small: np.ndarray) -> list[int]:
         if self._previous is not None:
-            self._scores.append((index, frame_score(self._previous[1], _Features(exposed_as(small, self._previous[0])))))
+            levels, features = self._previous
+            self._scores.append((index, frame_score(features, _Features(exposed_as(small, levels)))))
         self._previous = small, _Features(small)
         cuts = []
         while len(self._scores) > self.window:
