@@ -5,10 +5,11 @@ mean level of the one before (so old film's exposure flicker changes nothing), b
 cues: the change of its luminance histogram (half the L1 distance of normalised 32-bin
 histograms), the change of its edges (the share of Canny edge pixels, in either frame,
 with no edge within two pixels in the other) and the mean absolute difference of the
-pixels (over 255). Their mean is the frame's score in [0, 1]. A cut is declared where the score passes the threshold
-and stands out from its neighbours (adaptive: at least ``ratio`` times the mean score of the
-``window`` frames on each side, which keeps fades and fast motion from counting), and at
-least ``min_length`` frames after the previous cut. Only ``window`` frames are held back.
+pixels (over 255). Their mean is the frame's score in [0, 1]. A cut is declared where the
+score passes the threshold and stands out from its neighbours (adaptive: at least ``ratio``
+times the mean score of the ``window`` frames on each side, which keeps fades and fast
+motion from counting), and at least ``min_length`` frames after the previous cut. Only
+``window`` frames are held back.
 The defaults were chosen on real cuts (BENCHMARKS.md, shot detection).
 """
 
