@@ -98,10 +98,12 @@ class CutDetector:
         self._last_cut = -min_length  # a cut may come early in the film
 
     def push(self, index: int, small: np.ndarray) -> list[int]:
+        current = _Features(small)
         if self._previous is not None:
             levels, features = self._previous
-            self._scores.append((index, frame_score(features, _Features(exposed_as(small, levels)))))
-        self._previous = small, _Features(small)
+            score = min(frame_score(features, current), frame_score(features, _Features(exposed_as(small, levels))))
+            self._scores.append((index, score))
+        self._previous = small, current
         cuts = []
         while len(self._scores) > self.window:
             cuts += self._decide(list(self._scores)[1 : 1 + self.window])
