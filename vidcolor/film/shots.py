@@ -1,16 +1,18 @@
 """Shot detection: a streaming content-based cut detector.
 
-Each frame is compared with the one before on a small grey copy, its levels scaled to the
-mean level of the one before (so old film's exposure flicker changes nothing), by three
-cues: the change of its luminance histogram (half the L1 distance of normalised 32-bin
-histograms), the change of its edges (the share of Canny edge pixels, in either frame,
-with no edge within two pixels in the other) and the mean absolute difference of the
-pixels (over 255). Their mean is the frame's score in [0, 1]. A cut is declared where the
-score passes the threshold and stands out from its neighbours (adaptive: at least ``ratio``
-times the mean score of the ``window`` frames on each side, which keeps fades and fast
-motion from counting), and at least ``min_length`` frames after the previous cut. Only
-``window`` frames are held back.
-The defaults were chosen on real cuts (BENCHMARKS.md, shot detection).
+Each frame is compared with the one before on a small grey copy by three cues: the change
+of its luminance histogram (half the L1 distance of normalised 32-bin histograms), the
+change of its edges (the share of Canny edge pixels, in either frame, with no edge within
+two pixels in the other) and the mean absolute difference of the pixels (over 255). Their
+mean is the frame's score in [0, 1]: the lower of the scores of the frame as it is and of
+the frame at the exposure of the one before (``exposed_as``), so that old film's exposure
+flicker, each frame a little lighter or darker, is no change of content, while a change of
+the mean level that the content makes (a bird flying off a bright sky) is not turned into
+one by rescaling the whole frame. A cut is declared where the score passes the threshold
+and stands out from its neighbours (adaptive: at least ``ratio`` times the mean score of
+the ``window`` frames on each side, which keeps fades and fast motion from counting), and
+at least ``min_length`` frames after the previous cut. Only ``window`` frames are held
+back. The defaults were chosen on real cuts (BENCHMARKS.md, shot detection).
 """
 
 from __future__ import annotations
@@ -56,9 +58,7 @@ def analysis_image(grey: np.ndarray) -> np.ndarray:
 
 def exposed_as(small: np.ndarray, before: np.ndarray) -> np.ndarray:
     """``small``'s levels times the gain that gives them the mean level of ``before`` (a gain
-    within 1/``MAX_GAIN`` and ``MAX_GAIN``): two frames compared at one exposure, so the
-    flicker of old film, each frame a little lighter or darker than the one before, is no
-    change of content."""
+    within 1/``MAX_GAIN`` and ``MAX_GAIN``): the frame at the exposure of the one before."""
     gain = float(before.mean()) / max(float(small.mean()), 1e-6)
     gain = min(MAX_GAIN, max(1.0 / MAX_GAIN, gain))
     return np.clip(small.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
