@@ -7,12 +7,13 @@ its own keyframe, as the colourist left it, with no hand editing of the mapping.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from vidcolor.errors import InputError, ModelError
-from vidcolor.film.references import KEYFRAMES
+from vidcolor.film.references import KEYFRAMES, unit
 from vidcolor.film.shots import Shot
 from vidcolor.io.atomic import atomic_output
 from vidcolor.io.images import eight_bit, write_image
@@ -74,14 +75,11 @@ def histogram(levels: np.ndarray) -> np.ndarray:
 
 
 def layout(levels: np.ndarray) -> np.ndarray:
-    """Where a frame is light and dark: a 32x18 thumbnail of its 8-bit levels standardised to
-    mean 0 and deviation 1, so that a change of light alone (a flash, a fade) leaves it be."""
+    """Where a frame is light and dark: a 32x18 thumbnail of its 8-bit levels with zero mean
+    and unit length, so that a change of light alone (a flash, a fade) leaves it be."""
     import cv2
 
-    small = cv2.resize(levels, LAYOUT, interpolation=cv2.INTER_AREA).astype(np.float64)
-    small -= small.mean()
-    deviation = small.std()
-    return small / deviation if deviation > 1e-6 else small
+    return unit(cv2.resize(levels, LAYOUT, interpolation=cv2.INTER_AREA).ravel())
 
 
 class Keyframe:
@@ -91,7 +89,6 @@ class Keyframe:
         self.index, self.time, self.grey = index, time, grey
         levels = eight_bit(grey)
         self.histogram = histogram(levels)
-        self.layout = layout(levels)
         self.usable = DARK <= float(levels.mean()) / 255.0 <= BRIGHT
 
     def distance(self, other: "Keyframe") -> float:
@@ -99,10 +96,15 @@ class Keyframe:
         grey-level histograms, in [0, 1] (motion moves it little, new content much)."""
         return 0.5 * float(np.abs(self.histogram - other.histogram).sum())
 
+    @cached_property
+    def layout(self) -> np.ndarray:
+        """Computed only for a frame whose histogram drifted (``likeness``)."""
+        return layout(eight_bit(self.grey))
+
     def likeness(self, other: "Keyframe") -> float:
         """The correlation of the two pictures' layouts, in [-1, 1]: near 1 for the same
         scene in another light, low for another scene."""
-        return float((self.layout * other.layout).mean())
+        return float(self.layout @ other.layout)
 
     def __str__(self) -> str:
         return f"keyframe {self.index} at {self.time:.2f} s"

@@ -170,10 +170,11 @@ def signature(grey: np.ndarray) -> np.ndarray:
     cols = np.minimum(np.arange(small.shape[1]) * 4 // small.shape[1], 3)
     cell = rows[:, None] * 4 + cols[None, :]
     hog = np.bincount((cell * 8 + bins).ravel(), weights=magnitude.ravel(), minlength=128)
-    return np.concatenate([_unit(hist), _unit(thumb), _unit(hog)])
+    return np.concatenate([unit(hist), unit(thumb), unit(hog)])
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
+def unit(v: np.ndarray) -> np.ndarray:
+    """``v`` with zero mean and unit length (or zero): the dot product of two is their correlation."""
     v = v.astype(np.float64) - v.mean()
     n = np.linalg.norm(v)
     return v / n if n > 0 else v
